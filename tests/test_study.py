@@ -1,0 +1,44 @@
+"End-to-end tests of `lvf_study` through papermill on the tiny model: a run, an interruption and resume, a budget."
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+BIN, ROOT = Path(sys.executable).parent, Path(__file__).parents[1]
+DATA = ROOT / 'data' / 'lotka_volterra_data.h5'
+
+
+def study(tmp_path, *args, **kw):
+    cmd = [str(BIN / 'lvf_study'), '--preset', 'micro', '--out', str(tmp_path), '--data', str(DATA), *map(str, args)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, **kw)
+
+
+def records(folder):
+    return {p.parent.name: json.loads(p.read_text()) for p in Path(folder).glob('*/record.json')}
+
+
+def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path):
+    proc = study(tmp_path, start_new_session=True)
+    deadline = time.time() + 300  # interrupt as soon as the first fine-tuning run has started
+    while time.time() < deadline and not any(k.startswith('grid_') for k in records(tmp_path / 'micro')):
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    first = records(tmp_path / 'micro')
+    assert first['baseline']['status'] == 'finished'
+    assert any(r['status'] == 'running' for k, r in first.items() if k.startswith('grid_'))
+    baseline_nb = (tmp_path / 'micro' / 'baseline' / 'notebook.ipynb').stat().st_mtime
+
+    proc = study(tmp_path); out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out
+    final = records(tmp_path / 'micro')
+    assert all(r['status'] == 'finished' for r in final.values()), {k: r['status'] for k, r in final.items()}
+    assert (tmp_path / 'micro' / 'baseline' / 'notebook.ipynb').stat().st_mtime == baseline_nb  # not redone
+    assert any(r['attempts'] == 2 for k, r in final.items() if k.startswith('grid_'))            # the interrupted run was retried
+    assert (tmp_path / 'micro' / 'report' / 'report.md').exists()
+
+
+def test_study_refuses_to_exceed_a_tiny_budget(tmp_path):
+    proc = study(tmp_path, '--budget', '1e6'); out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    recs = records(tmp_path / 'micro')
+    assert recs['baseline']['status'] == 'skipped' and recs['baseline']['reason'] == 'budget'
+    ledger = [json.loads(l) for l in (tmp_path / 'micro' / 'flops.jsonl').read_text().splitlines()] if (tmp_path / 'micro' / 'flops.jsonl').exists() else []
+    assert sum(e['flops'] for e in ledger) <= 1e6
