@@ -4,12 +4,12 @@
 
 # %% ../nbs/08_study.ipynb #115486e1
 from __future__ import annotations
-import copy, itertools, json, os, time, traceback
+import copy, itertools, json, os, time
 from pathlib import Path
 
 import lvf
 from .data import atomic_write, run_cli
-from .flops import FlopLedger, flops_generate, flops_train_step
+from .flops import FlopLedger, flops_generate, flops_train_step, load_arch
 from .model import library_versions
 
 # %% auto #0
@@ -82,12 +82,6 @@ def estimate_flops(kind:str, p:dict, arch:dict) -> float:
     train = flops_train_step(arch, p['batch_size'], p['context_length'], p['rank']).total * p['steps']
     return train * 1.05 + evals  # 5%: validation passes during training
 
-# %% ../nbs/08_study.ipynb #915a2436
-def _arch(model:str) -> dict:
-    "Architecture numbers of `model` without loading its weights."
-    from lvf.flops import load_arch
-    return load_arch(model)
-
 # %% ../nbs/08_study.ipynb #86e9746a
 def _run_name(p:dict) -> str:
     return f"lr{p['lr']:.0e}_r{p['rank']}_ctx{p['context_length']}_d{p['decimals']}".replace('e-0', 'e-')
@@ -119,7 +113,7 @@ class Study:
         if not Path(self.data).exists(): raise ValueError(f"{data}: no such data file")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ledger = FlopLedger(self.dir / 'flops.jsonl', budget=self.p['budget'])
-        self.arch, self.records = _arch(self.p['model']), {}
+        self.arch, self.records = load_arch(self.p['model']), {}
         with atomic_write(self.dir / 'study.json') as tmp: tmp.write_text(json.dumps(dict(preset=preset, params=self.p, data=self.data), indent=1))
 
 # %% ../nbs/08_study.ipynb #915c435f

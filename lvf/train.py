@@ -4,8 +4,8 @@
 
 # %% ../nbs/05_train.ipynb #de489508
 from __future__ import annotations
-import inspect, json, math, os, platform, sys, time
-from dataclasses import asdict, dataclass, field, fields
+import json, math, time
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
