@@ -21,8 +21,8 @@ from .tokenizer import Codec, steps_that_fit
 
 # %% auto #0
 __all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'ALPHABET', 'context_texts', 'chat_prompt', 'alphabet_ids', 'StepGrammar', 'constrain',
-           'choose', 'StepCounter', 'left_pad', 'generate', 'ids_index', 'Forecast', 'batch_flops', 'forecast',
-           'context_steps_for_tokens', 'adapter_codec', 'load_forecaster']
+           'choose', 'StepCounter', 'left_pad', 'kv_cache_kwargs', 'generate', 'ids_index', 'Forecast', 'batch_flops',
+           'forecast', 'context_steps_for_tokens', 'adapter_codec', 'load_forecaster']
 
 # %% ../nbs/06_forecast.ipynb #a212d01d
 def context_texts(codec:Codec, trajectories:np.ndarray, context_steps:int) -> tuple[list[str], np.ndarray]:
@@ -136,6 +136,14 @@ def left_pad(prompts:list[list[int]], pad_id:int, device='cpu') -> tuple[torch.T
     mask = torch.tensor([[0] * (P - len(p)) + [1] * len(p) for p in prompts], device=device)
     return ids, mask
 
+# %% ../nbs/06_forecast.ipynb #6f0a0002
+def kv_cache_kwargs(model, out) -> dict:
+    "The keyword that feeds `out`'s KV cache back into `model`: `cache` in transformers ≥ 5.2x, `past_key_values` before."
+    import inspect
+    if 'cache' in inspect.signature(model.forward).parameters: return dict(cache=out.cache)
+    return dict(past_key_values=out.past_key_values)
+
+
 # %% ../nbs/06_forecast.ipynb #dd14b5c2
 @torch.no_grad()
 def generate(model, prompts:list[list[int]], max_new_tokens:int, pad_id:int, tracker, ids:torch.Tensor|None=None,
@@ -154,8 +162,8 @@ def generate(model, prompts:list[list[int]], max_new_tokens:int, pad_id:int, tra
         new.append(tok); tracker.advance(ids_index(tok, ids) if ids is not None else tok)
         if tracker.done.all() or t == max_new_tokens - 1: break
         mask, pos = torch.cat([mask, mask.new_ones(len(prompts), 1)], 1), pos[:, -1:] + 1
-        out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=pos, past_key_values=out.past_key_values,
-                    use_cache=True, logits_to_keep=1)
+        out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=pos, use_cache=True,
+                    logits_to_keep=1, **kv_cache_kwargs(model, out))
     new, live = torch.stack(new, 1).tolist(), torch.stack(live, 1).tolist()  # (B, T)
     return [[t for t, l in zip(row, lv) if l] for row, lv in zip(new, live)], len(new[0])
 

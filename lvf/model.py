@@ -15,8 +15,8 @@ from .data import atomic_write, file_sha256
 # %% auto #0
 __all__ = ['EMBEDDED', 'INSTALL_HINT', 'TINY_CHARS', 'TINY_SPECIALS', 'ARCH_KEYS', 'embedded_parts', 'cache_dir', 'assemble_gguf',
            'convert_embedded', 'embedded_checkpoint', 'tiny_tokenizer', 'tiny_config', 'tiny_model',
-           'state_dict_sha256', 'model_info', 'library_versions', 'default_device', 'default_dtype', 'load_model',
-           'load_tokenizer']
+           'state_dict_sha256', 'model_info', 'library_versions', 'default_device', 'native_bf16', 'default_dtype',
+           'close_eps', 'load_model', 'load_tokenizer']
 
 # %% ../nbs/01_model.ipynb #4c998cca
 EMBEDDED = dict(
@@ -163,19 +163,35 @@ def library_versions() -> dict:
 def default_device() -> str:
     return 'cuda' if torch.cuda.is_available() else 'cpu'
 
-def default_dtype(device:str|None=None) -> torch.dtype:
-    "bfloat16 on GPUs and CPUs with native bf16 support, float32 otherwise."
-    device = device or default_device()
-    if str(device).startswith('cuda'): return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    try: native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    except Exception: native = False
-    return torch.bfloat16 if native else torch.float32
-
 def _as_dtype(dtype) -> torch.dtype|None:
     if dtype is None or isinstance(dtype, torch.dtype): return dtype
     try: return {'float32': torch.float32, 'fp32': torch.float32, 'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16,
                  'float16': torch.float16, 'fp16': torch.float16}[str(dtype)]
     except KeyError: raise ValueError(f"unknown dtype {dtype!r}: use float32, bfloat16 or float16") from None
+
+def native_bf16(device:str|None=None) -> bool:
+    "Whether `device` computes in bfloat16 natively (CUDA with bf16, or a CPU with AVX512-BF16 or AMX)."
+    device = device or default_device()
+    if str(device).startswith('cuda'): return torch.cuda.is_bf16_supported()
+    try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception: return False
+
+def default_dtype(device:str|None=None) -> torch.dtype:
+    "`$LVF_DTYPE` if set; else bfloat16 where the hardware computes it natively, float32 otherwise."
+    if env := os.environ.get('LVF_DTYPE'):
+        try: return _as_dtype(env)
+        except ValueError as e: raise ValueError(f"LVF_DTYPE: {e}") from None
+    return torch.bfloat16 if native_bf16(device) else torch.float32
+
+
+# %% ../nbs/01_model.ipynb #6a7c0002
+def close_eps(x:torch.Tensor, dtype:torch.dtype|None=None, fp32:float=1e-5, ulps:int=8) -> float:
+    "Tolerance for comparing `x` with the same values computed another way in `dtype` (default: x's): `fp32` in float32, else `ulps` units in the last place of x's largest value."
+    dtype = dtype or x.dtype
+    if dtype in (torch.float32, torch.float64): return fp32
+    return ulps * torch.finfo(dtype).eps * x.detach().abs().max().item()
+
+
 
 # %% ../nbs/01_model.ipynb #d833bca2
 def _hub_reachable(host:str='huggingface.co', timeout:float=3.0) -> bool:

@@ -4,23 +4,27 @@
 
 # %% ../nbs/08_study.ipynb #115486e1
 from __future__ import annotations
-import copy, itertools, json, os, time
+import copy, itertools, json, os, re, time, traceback
 from pathlib import Path
 
 import lvf
-from .data import atomic_write, run_cli
+from .data import atomic_write, load_h5, run_cli
 from .flops import FlopLedger, flops_generate, flops_train_step, load_arch
-from .model import library_versions
+from .model import library_versions, load_model
 
 # %% auto #0
-__all__ = ['PRESETS', 'read_record', 'write_record', 'experiments_dir', 'execute_run', 'estimate_flops', 'finetune_params',
-           'best', 'Study', 'lvf_study', 'lvf_study_cli', 'load_runs', 'md_table', 'run_rows']
+__all__ = ['PRESETS', 'FATAL_ERRORS', 'read_record', 'write_record', 'experiments_dir', 'StudyStopped', 'run_error', 'error_line',
+           'execute_run', 'estimate_flops', 'finetune_params', 'best', 'Study', 'lvf_study', 'lvf_study_cli',
+           'load_runs', 'md_table', 'run_rows']
 
 # %% ../nbs/08_study.ipynb #714ebed7
 PRESETS = {
     'micro': dict(model='tiny', n_eval=3, context_steps=10, horizon=4, lrs=[3e-3, 1e-2], ranks=[2], decimals=[2, 3],
                   context_lengths=[64, 96], grid_context=64, steps=4, final_steps=6, batch_size=4, eval_batch_size=4,
                   max_train_trajectories=8, eval_windows=4, budget=1e17),
+    'smoke': dict(model='embedded', n_eval=2, context_steps=10, horizon=3, lrs=[1e-3], ranks=[8], decimals=[2],
+                  context_lengths=[64], grid_context=64, steps=2, final_steps=2, batch_size=2, eval_batch_size=2,
+                  max_train_trajectories=4, eval_windows=2, budget=1e17),
     'quick': dict(model='embedded', n_eval=4, context_steps=20, horizon=10, lrs=[1e-4, 1e-3], ranks=[8], decimals=[2],
                   context_lengths=[128], grid_context=128, steps=12, final_steps=24, batch_size=4, eval_batch_size=4,
                   max_train_trajectories=40, eval_windows=8, budget=1e17),
@@ -48,6 +52,27 @@ def experiments_dir() -> Path:
     "The folder of the experiment notebooks (`nbs/experiments` of this checkout)."
     return Path(os.environ.get('LVF_EXPERIMENTS') or Path(lvf.__file__).resolve().parent.parent / 'nbs' / 'experiments')
 
+# %% ../nbs/08_study.ipynb #5f1a0c02
+FATAL_ERRORS = ('ImportError', 'ModuleNotFoundError', 'PackageNotFoundError', 'NoSuchKernel')
+
+class StudyStopped(RuntimeError):
+    "A cause that would fail every run of a study: the study stops at once."
+
+def _plain(text:str) -> str: return re.sub(r'\x1b\[[0-9;]*[A-Za-z]', '', str(text))  # no terminal colour codes
+
+def run_error(e:Exception) -> dict:
+    "The root cause of a failed run (`error`: 'Type: message') and its traceback, from papermill's exception or any other."
+    ename, evalue = getattr(e, 'ename', None), getattr(e, 'evalue', None)  # PapermillExecutionError: the notebook's own
+    if ename is None: ename, evalue = type(e).__name__, str(e)
+    return dict(error=f'{ename}: {_plain(evalue).strip()}', error_type=ename,
+                traceback=_plain('\n'.join(getattr(e, 'traceback', None) or traceback.format_exception(e))))
+
+def error_line(error:str) -> str:
+    "The last non-empty line of an error message (what the console shows)."
+    lines = [l for l in str(error).strip().splitlines() if l.strip()]
+    return lines[-1] if lines else ''
+
+
 # %% ../nbs/08_study.ipynb #7c9bbbdc
 def execute_run(name:str, notebook:str, params:dict, run_dir, log=print) -> dict:
     "Run experiment `notebook` with `params` into `run_dir` via papermill and return its finished record."
@@ -65,11 +90,12 @@ def execute_run(name:str, notebook:str, params:dict, run_dir, log=print) -> dict
         result = json.loads((run_dir / 'result.json').read_text())
         rec.update(status='finished', result=result, flops=result.get('flops', 0.0))
     except Exception as e:
-        rec.update(status='failed', error=f'{type(e).__name__}: {str(e)[-2000:]}')
+        rec.update(status='failed', **run_error(e))
     rec.update(wall_s=round(time.time() - t0, 1), finished=time.strftime('%Y-%m-%dT%H:%M:%S'))
     write_record(run_dir, rec)
-    log(f"{name}: {rec['status']} in {rec['wall_s']:.0f} s" + (f" ({rec['error'][:300]})" if rec['status'] == 'failed' else ''))
+    log(f"{name}: {rec['status']} in {rec['wall_s']:.0f} s" + (f": {error_line(rec['error'])}" if rec['status'] == 'failed' else ''))
     return rec
+
 
 # %% ../nbs/08_study.ipynb #c8148695
 def estimate_flops(kind:str, p:dict, arch:dict) -> float:
@@ -113,7 +139,7 @@ class Study:
         if not Path(self.data).exists(): raise ValueError(f"{data}: no such data file")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ledger = FlopLedger(self.dir / 'flops.jsonl', budget=self.p['budget'])
-        self.arch, self.records = load_arch(self.p['model']), {}
+        self.arch, self.records, self.last_error = load_arch(self.p['model']), {}, None
         with atomic_write(self.dir / 'study.json') as tmp: tmp.write_text(json.dumps(dict(preset=preset, params=self.p, data=self.data), indent=1))
 
 # %% ../nbs/08_study.ipynb #915c435f
@@ -132,12 +158,32 @@ def _study_run(self:Study, name:str, notebook:str, params:dict, kind:str) -> dic
     rec = execute_run(name, notebook, params, run_dir, self.log)
     if rec['status'] == 'finished' and rec.get('flops'): self.ledger.add(name, kind, rec['flops'], notebook=notebook)
     self.records[name] = rec
+    if rec['status'] == 'failed':
+        if rec.get('error_type') in FATAL_ERRORS or rec['error'] == self.last_error:
+            raise StudyStopped(f"{name} failed with {error_line(rec['error'])}\nThe study stops here: this cause would fail every run "
+                               f"(full message and traceback: {run_dir / 'record.json'}).")
+        self.last_error = rec['error']
     return rec
 Study.run = _study_run
+
+def _study_check(self:Study) -> None:
+    "Stop before the first run on a cause that would fail every run: missing imports, a bad data file, a base model that does not load."
+    stop = lambda what, e: StudyStopped(f"{what}: {run_error(e)['error']}")
+    try:
+        import papermill, lvf.train, lvf.evaluate  # what the experiment notebooks import
+        from jupyter_client.kernelspec import KernelSpecManager
+        KernelSpecManager().get_kernel_spec('python3')
+    except Exception as e: raise stop('the experiment notebooks cannot run here', e) from e
+    try: load_h5(self.data)
+    except Exception as e: raise stop('the data file cannot be used', e) from e
+    try: load_model(self.p['model'], device='cpu')
+    except Exception as e: raise stop(f"the base model {self.p['model']!r} cannot be loaded", e) from e
+Study.check = _study_check
 
 # %% ../nbs/08_study.ipynb #6f45dfef
 def _study_plan(self:Study) -> dict:
     p, data = self.p, self.data
+    self.check()
     base = dict(model=p['model'], data=data, n_eval=p['n_eval'], context_steps=p['context_steps'], horizon=p['horizon'],
                 decimals=p['decimals'][0], eval_batch_size=p['eval_batch_size'])
     self.run('baseline', 'baseline.ipynb', base, 'baseline')
@@ -166,7 +212,7 @@ def _study_report(self:Study, note:str='') -> dict:
 Study._report = _study_report
 
 # %% ../nbs/08_study.ipynb #2cf435c6
-def lvf_study(preset:str='quick', # micro (tiny model, tests), quick (CPU, ~20 min) or coursework (GPU)
+def lvf_study(preset:str='quick', # micro (tiny model, tests), smoke (embedded, minutes), quick (CPU, ~20 min) or coursework (GPU)
               model:str=None, # base model (default: the preset's, i.e. embedded)
               out:str='runs', # studies are written to OUT/NAME
               name:str=None, # study name (default: the preset's name)
@@ -174,7 +220,8 @@ def lvf_study(preset:str='quick', # micro (tiny model, tests), quick (CPU, ~20 m
               budget:float=None): # study-wide FLOP budget (default 1e17)
     "Run (or resume) a whole study: baseline, grid, context lengths, final run and report."
     study = Study(preset, out, name, data, budget, **({'model': model} if model else {}))
-    summary = study.plan()
+    try: summary = study.plan()
+    except StudyStopped as e: raise SystemExit(f'lvf_study: error: {e}') from None
     print(json.dumps({k: v for k, v in summary.items() if k != 'report'}, indent=1))
     failed = [k for k, v in summary['records'].items() if v == 'failed']
     if failed: raise SystemExit(f"failed runs: {failed} (see their notebook.ipynb; start the study again to retry them)")

@@ -23,9 +23,12 @@ def test_lvf_data_writes_a_valid_reproducible_file(tmp_path):
 
 
 def test_shipped_dataset_is_the_default_generator_output(tmp_path):
+    # to float32 precision, not bit for bit: the ODE solver's last bit differs between CPUs (see nbs/00_data.ipynb)
     shipped = Path(__file__).parents[1] / 'data' / 'lotka_volterra_data.h5'
     assert run('lvf_data', '--out', tmp_path / 'lv.h5').returncode == 0
-    assert file_sha256(tmp_path / 'lv.h5') == file_sha256(shipped)
+    (tr, t), (tr0, t0) = load_h5(tmp_path / 'lv.h5'), load_h5(shipped)
+    assert np.array_equal(t, t0)
+    np.testing.assert_allclose(tr, tr0, rtol=8 * np.finfo(np.float32).eps, atol=1e-6)
 
 
 def test_lvf_data_rejects_bad_options(tmp_path):
