@@ -23,8 +23,8 @@ from .tokenizer import Codec
 __all__ = ['VARS', 'LV_BOUNDS', 'BASELINES', 'STYLES', 'COLORS', 'FIGURES', 'point_metrics', 'metrics', 'fill_forward', 'crps',
            'coverage', 'persistence', 'linear_ar', 'lv_solve', 'lv_guess', 'fit_lv', 'physics', 'Predictions',
            'run_baselines', 'check_protocol', 'predict', 'score', 'metrics_table', 'plot_forecasts',
-           'plot_error_vs_horizon', 'plot_error_distributions', 'write_results', 'evaluate', 'run_eval', 'eval_cli',
-           'lvf_eval']
+           'plot_error_vs_horizon', 'plot_error_distributions', 'write_results', 'evaluate', 'trained_on', 'run_eval',
+           'eval_cli', 'lvf_eval']
 
 # %% ../nbs/07_evaluate.ipynb #e09faa2d
 VARS = ('prey', 'predator')
@@ -306,15 +306,20 @@ def evaluate(model, tokenizer, codec:Codec, trajectories:np.ndarray, time:np.nda
     return m
 
 # %% ../nbs/07_evaluate.ipynb #4634da05
-def _select(path, split_name:str, n:int|None):
-    "Trajectories, time, indices of the first `n` of split `split_name`, and the training trajectories."
+def _select(path, split_name:str, n:int|None, split_seed:int=0):
+    "Trajectories, time, indices of the first `n` of split `split_name` (split with `split_seed`), and the training trajectories."
     trajectories, time = load_h5(path)
-    parts = split(len(trajectories))
+    parts = split(len(trajectories), seed=split_seed)
     if split_name not in ('train', 'val', 'test', 'all'): raise ValueError(f"split must be train, val, test or all, got {split_name!r}")
     idx = np.arange(len(trajectories)) if split_name == 'all' else getattr(parts, split_name)
     if n is not None and not 1 <= n <= len(idx): raise ValueError(f"n={n}: the {split_name} split of {path} has {len(idx)} trajectories")
     idx = idx[:n]
     return trajectories[idx], time, idx, trajectories[parts.train]
+
+def trained_on(adapter) -> dict:
+    "The training config saved with an adapter (`train_config` in its adapter_config.json); {} if none or no adapter."
+    cfg = Path(adapter) / 'adapter_config.json' if adapter is not None else None
+    return (json.loads(cfg.read_text()).get('train_config') or {}) if cfg is not None and cfg.exists() else {}
 
 def _codec(adapter, decimals:int|None, train:np.ndarray) -> Codec:
     "The adapter's codec if it saved one (checking `decimals` against it), else one fitted on `train`."
@@ -331,14 +336,18 @@ def run_eval(model:str='embedded', adapter=None, data='data/lotka_volterra_data.
              dtype=None, ledger=None, out=None, json_path=None, figures:bool=True, progress:bool=True) -> dict:
     "Evaluate base model `model` (+ `adapter`) on `n` trajectories of `split` of `data`; writes `out/metrics.json` or `json_path` and figures."
     t0 = perf_counter()
-    trajectories, t, idx, train = _select(data, split, n)
+    split_seed = trained_on(adapter).get('split_seed', 0)  # an adapter is scored on its own split, never on its training data
+    if adapter is not None and split in ('train', 'all'):
+        raise ValueError(f"{adapter} was trained on the train split (split_seed={split_seed}); evaluate it on 'val' or 'test'")
+    trajectories, t, idx, train = _select(data, split, n, split_seed)
     horizon = check_protocol(trajectories, context_steps, horizon)
     codec = _codec(adapter, decimals, train)
     lm, tok, info = load_forecaster(model, adapter, dtype=dtype)
     p = predict(lm, tok, codec, trajectories, t, context_steps, horizon, baselines, idx, batch_size=batch_size, constrained=constrained,
                 chat=chat, samples=samples, temperature=temperature, top_p=top_p, seed=seed, ledger=ledger, progress=progress,
                 experiment=f'eval {model}' + (f' + {adapter}' if adapter else ''))
-    m = dict(score(p), model=info, data=dict(path=str(data), sha256=file_sha256(data), split=split), codec=codec.to_dict(),
+    m = dict(score(p), model=info, data=dict(path=str(data), sha256=file_sha256(data), split=split,
+                                                           split_seed=split_seed, indices=idx.tolist()), codec=codec.to_dict(),
              parameters=dict(context_steps=context_steps, horizon=horizon, samples=samples, batch_size=batch_size, constrained=constrained,
                              chat=chat, temperature=temperature, top_p=top_p, seed=seed, baselines=list(baselines)),
              versions=library_versions(), total_wall_s=round(perf_counter() - t0, 2))

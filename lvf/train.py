@@ -19,8 +19,8 @@ from .model import library_versions, load_model
 from .tokenizer import Codec, encode_steps, token_windows, tokenize_steps
 
 # %% auto #0
-__all__ = ['TrainConfig', 'make_config', 'make_windows', 'collate', 'batch_indices', 'lr_factor', 'save_checkpoint', 'eval_loss',
-           'train', 'lvf_train', 'lvf_train_cli']
+__all__ = ['TrainConfig', 'make_config', 'make_windows', 'collate', 'batch_indices', 'lr_factor', 'warmup_steps',
+           'save_checkpoint', 'eval_loss', 'train', 'lvf_train', 'lvf_train_cli']
 
 # %% ../nbs/05_train.ipynb #fd036beb
 @dataclass
@@ -39,7 +39,7 @@ class TrainConfig:
     grad_accum:int=1                         # micro-batches per optimizer step
     lr:float=1e-4
     weight_decay:float=0.0
-    warmup:int=20                            # linear warm-up steps
+    warmup:float=0.1                         # linear warm-up over this fraction of the steps (0–0.5)
     schedule:str='cosine'                    # 'cosine' (to 10% of lr), 'linear' (to 0) or 'constant'
     clip:float=1.0                           # gradient-norm clipping (0: off)
     rank:int=8                               # LoRA rank
@@ -70,7 +70,8 @@ def make_config(**kw) -> TrainConfig:
               (c.stride >= 1, f"stride must be ≥ 1, got {c.stride}"), (c.budget > 0, f"budget must be > 0, got {c.budget}"),
               (c.schedule in ('cosine', 'linear', 'constant'), f"unknown schedule {c.schedule!r}"),
               (c.flop_convention in ('coursework', 'standard'), f"unknown flop_convention {c.flop_convention!r}"),
-              (0 <= c.dropout < 1 and c.weight_decay >= 0 and c.clip >= 0 and c.warmup >= 0, "dropout, weight_decay, clip or warmup out of range")]
+              (0 <= c.warmup <= 0.5, f"warmup is the fraction of the steps spent warming up (0 to 0.5, e.g. 0.1), got {c.warmup}"),
+              (0 <= c.dropout < 1 and c.weight_decay >= 0 and c.clip >= 0, "dropout, weight_decay or clip out of range")]
     for ok, msg in checks:
         if not ok: raise ValueError(msg)
     return c
@@ -113,6 +114,10 @@ def lr_factor(step:int, warmup:int, total:int, schedule:str) -> float:
     if schedule == 'cosine': return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
     if schedule == 'linear': return 1.0 - progress
     return 1.0
+
+def warmup_steps(warmup:float, steps:int) -> int:
+    "Steps of linear warm-up: the fraction `warmup` of `steps`, rounded (so a run of any length reaches its peak lr)."
+    return round(warmup * steps)
 
 # %% ../nbs/05_train.ipynb #e9f0fce8
 def save_checkpoint(path, step:int, model, opt, sched, **counters) -> None:
@@ -179,7 +184,7 @@ def train(resume:bool=False, progress:bool=True, **kw) -> dict:
     n_trainable = apply_lora(model, c.rank, c.alpha, c.targets, c.dropout)
     params = [p for p in model.parameters() if p.requires_grad]  # LoRA A and B: float32 whatever the base dtype (03_lora)
     opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, c.warmup, c.steps, c.schedule))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, warmup_steps(c.warmup, c.steps), c.steps, c.schedule))
     bf16 = next(p for p in model.parameters() if not p.requires_grad).dtype == torch.bfloat16
     autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     config = dict(asdict(c), targets=list(c.targets), n_trainable=n_trainable, model_info=info, data_sha256=data_sha,
@@ -271,7 +276,7 @@ def lvf_train(model:str='embedded', # base model: embedded, tiny, a folder or a 
               lr:float=1e-4, rank:int=8, alpha:float=16.0, # learning rate, LoRA rank and alpha
               targets:str='q_proj,v_proj', # LoRA target modules
               context_length:int=512, stride:int=256, # tokens per window, tokens between windows
-              batch_size:int=4, grad_accum:int=1, steps:int=200, warmup:int=20, # batching and length
+              batch_size:int=4, grad_accum:int=1, steps:int=200, warmup:float=0.1, # batching, length, warm-up fraction
               schedule:str='cosine', weight_decay:float=0.0, clip:float=1.0, dropout:float=0.0,
               decimals:int=2, percentile:float=99.0, target:float=10.0, per_trajectory:bool=False, # codec
               eval_every:int=50, eval_windows:int=16, checkpoint_every:int=50,
