@@ -21,10 +21,10 @@ from .tokenizer import Codec
 
 # %% auto #0
 __all__ = ['VARS', 'LV_BOUNDS', 'BASELINES', 'STYLES', 'COLORS', 'FIGURES', 'point_metrics', 'metrics', 'fill_forward', 'crps',
-           'coverage', 'persistence', 'linear_ar', 'lv_solve', 'lv_guess', 'fit_lv', 'physics', 'Predictions',
-           'run_baselines', 'check_protocol', 'predict', 'score', 'metrics_table', 'plot_forecasts',
-           'plot_error_vs_horizon', 'plot_error_distributions', 'write_results', 'evaluate', 'trained_on', 'run_eval',
-           'eval_cli', 'lvf_eval']
+           'coverage', 'paired_bootstrap', 'skill_score', 'persistence', 'linear_ar', 'lv_solve', 'lv_guess', 'fit_lv',
+           'physics', 'Predictions', 'run_baselines', 'check_protocol', 'predict', 'score', 'metrics_table',
+           'plot_forecasts', 'plot_error_vs_horizon', 'plot_error_distributions', 'write_results', 'evaluate',
+           'trained_on', 'run_eval', 'eval_cli', 'lvf_eval']
 
 # %% ../nbs/07_evaluate.ipynb #e09faa2d
 VARS = ('prey', 'predator')
@@ -62,6 +62,21 @@ def crps(samples:np.ndarray, truth:np.ndarray) -> float:
 def coverage(lo:np.ndarray, hi:np.ndarray, truth:np.ndarray) -> float:
     "Share of `truth` values inside `[lo, hi]`."
     return float(((lo <= truth) & (truth <= hi)).mean())
+
+# %% ../nbs/07_evaluate.ipynb #7e0a0002
+def paired_bootstrap(a, b, n_boot:int=10_000, level:float=0.95, seed:int=0) -> dict:
+    "Mean of the paired differences `a − b` (one per trajectory) and its bootstrap `level` interval over trajectories."
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)                 # (n,)
+    if d.ndim != 1 or len(d) < 2 or not np.isfinite(d).all():
+        raise ValueError(f"paired_bootstrap needs two equally long 1-d arrays of ≥ 2 finite values, got shape {d.shape}")
+    means = d[np.random.default_rng(seed).integers(0, len(d), (n_boot, len(d)))].mean(1)  # (n_boot,)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return dict(diff=float(d.mean()), lo=float(lo), hi=float(hi), level=level, n=len(d), significant=bool(lo > 0 or hi < 0))
+
+def skill_score(mae:float, mae_reference:float) -> float:
+    "1 − MAE / MAE of a reference forecast (persistence): 0 as good as the reference, 1 perfect, negative worse."
+    return float(1 - mae / mae_reference)
+
 
 # %% ../nbs/07_evaluate.ipynb #99e87e4f
 def persistence(context:np.ndarray, horizon:int) -> np.ndarray:

@@ -199,13 +199,14 @@ def _layer(a, B, Tq, Tk, c, ranks, x_grad, full):
     return [*attn, res(h_grad), *mlp, res(h_grad or mg)], h_grad or mg
 
 # %% ../nbs/04_flops.ipynb #69edb583
-def _model_ops(a, B, Tq, Tk, c, ranks, n_logits, with_loss, train=None):
-    "Ops of one forward pass: B sequences, Tq new tokens each, attending to Tk positions."
-    full = train == 'full'
+def _model_ops(a, B, Tq, Tk, c, ranks, n_logits, with_loss, train=None, head_vocab=None, n_loss=None):
+    "Ops of one forward pass: B sequences, Tq new tokens each, attending to Tk positions; logits over `head_vocab` (default V) at `n_logits` positions."
+    full, K = train == 'full', head_vocab or a.V
     first, g = _layer(a, B, Tq, Tk, c, ranks, full, full)
     rest, _ = _layer(a, B, Tq, Tk, c, ranks, g, full)
-    head, hg = _linear('lm_head', n_logits, a.d, a.V, c, False, 0, g, full)
-    loss = [_Op('loss', n_logits * log_softmax_flops(a.V, c) + nll_flops(B * (Tq - 1), c), False, 2)] if with_loss else []
+    head, hg = _linear('lm_head', n_logits, a.d, K, c, False, 0, g, full)
+    n_loss = B * (Tq - 1) if n_loss is None else n_loss
+    loss = [_Op('loss', n_logits * log_softmax_flops(K, c) + nll_flops(n_loss, c), False, 2)] if with_loss else []
     return [_Op('embedding', 0, False, 0), _Op('rotary', B * Tq * rope_angle_flops(a.hd, c), False, 0), *first,
             *_scaled(rest, a.L - 1), _Op('final_norm', B * Tq * rmsnorm_flops(a.d, c), False, 2 * g), *head, *loss]
 
@@ -280,20 +281,34 @@ def flops_forward(arch, # transformers config or `info['architecture']` dict
                   lora_rank:int=0, # LoRA rank, 0 for none
                   lora_targets=('q_proj', 'v_proj'), # modules with adapters
                   convention:str='coursework', # 'coursework' or 'standard'
-                  with_loss:bool=True) -> FlopCount: # include the cross-entropy over the vocabulary
-    "FLOPs of one forward pass over `batch` sequences of `seq_len` tokens, logits at every position."
+                  with_loss:bool=True, # include the cross-entropy over the vocabulary
+                  head_vocab:int|None=None, # alphabet head: logits over this many tokens at labelled positions only
+                  head_positions:int|None=None) -> FlopCount: # alphabet head: positions with a label (default batch·(seq_len−1))
+    "FLOPs of one forward pass over `batch` sequences of `seq_len` tokens: logits at every position (full head) or at labelled ones over `head_vocab` tokens."
     a, ranks = arch_dims(arch), _lora_ranks(lora_rank, lora_targets)
-    fc = FlopCount(_check(convention), f'forward, {_describe(batch, seq_len, ranks)}')
-    return _count(_model_ops(a, batch, seq_len, seq_len, convention, ranks, batch * seq_len, with_loss), 'forward', fc)
+    fc = FlopCount(_check(convention), f'forward, {_describe(batch, seq_len, ranks)}' + _head_note(head_vocab))
+    return _count(_model_ops(a, batch, seq_len, seq_len, convention, ranks, *_head(batch, seq_len, head_vocab, head_positions),
+                             with_loss, None, head_vocab, _n_loss(batch, seq_len, head_vocab, head_positions)), 'forward', fc)
+
+def _head(batch, seq_len, head_vocab, head_positions):
+    "(positions with logits,) for the full head (every position) or the alphabet head (labelled positions)."
+    if head_vocab is None: return (batch * seq_len,)
+    return (batch * (seq_len - 1) if head_positions is None else head_positions,)
+
+def _n_loss(batch, seq_len, head_vocab, head_positions):
+    return None if head_vocab is None or head_positions is None else head_positions
+
+def _head_note(head_vocab): return f', alphabet head ({head_vocab} tokens)' if head_vocab else ''
 
 # %% ../nbs/04_flops.ipynb #38c419ab
 def flops_train_step(arch, batch:int, seq_len:int, lora_rank:int=8, lora_targets=('q_proj', 'v_proj'),
-                     convention:str='coursework') -> FlopCount:
+                     convention:str='coursework', head_vocab:int|None=None, head_positions:int|None=None) -> FlopCount:
     "FLOPs of one training step: forward with loss, backward, AdamW on the LoRA (or, with rank 0, all) parameters."
     a, ranks = arch_dims(arch), _lora_ranks(lora_rank, lora_targets)
     what = f'training step, {_describe(batch, seq_len, ranks) if ranks else f"batch {batch} × {seq_len} tokens, full fine-tuning"}'
-    fc, op_list = FlopCount(_check(convention), what), _model_ops(a, batch, seq_len, seq_len, convention, ranks,
-                                                                   batch * seq_len, True, 'lora' if ranks else 'full')
+    fc = FlopCount(_check(convention), what + _head_note(head_vocab))
+    op_list = _model_ops(a, batch, seq_len, seq_len, convention, ranks, *_head(batch, seq_len, head_vocab, head_positions), True,
+                         'lora' if ranks else 'full', head_vocab, _n_loss(batch, seq_len, head_vocab, head_positions))
     _count(op_list, 'forward', fc)
     _count(op_list, 'backward', fc, 2 if convention == 'coursework' else 'bwd')
     n_train = n_lora_params(a, lora_rank, lora_targets) if ranks else n_params(a)
@@ -302,14 +317,15 @@ def flops_train_step(arch, batch:int, seq_len:int, lora_rank:int=8, lora_targets
 
 # %% ../nbs/04_flops.ipynb #fd7ac6e5
 def flops_generate(arch, batch:int, prompt_len:int, new_tokens:int, lora_rank:int=0,
-                   lora_targets=('q_proj', 'v_proj'), convention:str='coursework') -> FlopCount:
-    "FLOPs of generating `new_tokens` tokens for `batch` prompts of `prompt_len` tokens with a KV cache."
+                   lora_targets=('q_proj', 'v_proj'), convention:str='coursework', head_vocab:int|None=None) -> FlopCount:
+    "FLOPs of generating `new_tokens` tokens for `batch` prompts of `prompt_len` tokens with a KV cache (logits over `head_vocab` tokens, default all)."
     if new_tokens < 1: raise ValueError(f"new_tokens must be ≥ 1, got {new_tokens}")
     a, ranks = arch_dims(arch), _lora_ranks(lora_rank, lora_targets)
-    fc = FlopCount(_check(convention), f'generating {new_tokens} tokens after prompts of {_describe(batch, prompt_len, ranks)}')
-    _count(_model_ops(a, batch, prompt_len, prompt_len, convention, ranks, batch, False), 'prefill', fc)
+    fc = FlopCount(_check(convention), f'generating {new_tokens} tokens after prompts of {_describe(batch, prompt_len, ranks)}'
+                   + _head_note(head_vocab))
+    _count(_model_ops(a, batch, prompt_len, prompt_len, convention, ranks, batch, False, None, head_vocab), 'prefill', fc)
     for pos in range(prompt_len, prompt_len + new_tokens - 1):
-        _count(_model_ops(a, batch, 1, pos + 1, convention, ranks, batch, False), 'decode', fc)
+        _count(_model_ops(a, batch, 1, pos + 1, convention, ranks, batch, False, None, head_vocab), 'decode', fc)
     return fc
 
 # %% ../nbs/04_flops.ipynb #8bfa19ad

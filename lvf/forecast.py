@@ -16,13 +16,13 @@ from tqdm import tqdm
 
 from .flops import Arch, arch_dims, flops_generate
 from .lora import load_adapter, lora_layers
-from .model import load_model
-from .tokenizer import Codec, steps_that_fit
+from .model import head_logits, load_model
+from .tokenizer import ALPHABET, Codec, alphabet_ids, head_ids, steps_that_fit
 
 # %% auto #0
-__all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'ALPHABET', 'context_texts', 'chat_prompt', 'alphabet_ids', 'StepGrammar', 'constrain',
-           'choose', 'StepCounter', 'left_pad', 'kv_cache_kwargs', 'generate', 'ids_index', 'Forecast', 'batch_flops',
-           'forecast', 'context_steps_for_tokens', 'adapter_codec', 'load_forecaster']
+__all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'context_texts', 'chat_prompt', 'StepGrammar', 'constrain', 'choose', 'StepCounter',
+           'left_pad', 'kv_cache_kwargs', 'generate', 'Forecast', 'batch_flops', 'forecast', 'context_steps_for_tokens',
+           'adapter_codec', 'load_forecaster']
 
 # %% ../nbs/06_forecast.ipynb #a212d01d
 def context_texts(codec:Codec, trajectories:np.ndarray, context_steps:int) -> tuple[list[str], np.ndarray]:
@@ -42,19 +42,6 @@ def chat_prompt(tokenizer, text:str, horizon:int, decimals:int=2) -> str:
         raise ValueError("chat=True: this tokenizer has no chat template (use chat=False for raw LLMTIME text)")
     msgs = [dict(role='system', content=CHAT_SYSTEM), dict(role='user', content=CHAT_USER.format(decimals=decimals, horizon=horizon, text=text))]
     return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-
-# %% ../nbs/06_forecast.ipynb #222c5f76
-ALPHABET = '0123456789.,;'
-
-def alphabet_ids(tokenizer) -> list[int]:
-    "Token ids of the single-character tokens `0`–`9`, `.`, `,`, `;`, in that order."
-    ids = []
-    for c in ALPHABET:
-        enc = tokenizer.encode(c, add_special_tokens=False)
-        if len(enc) != 1 or tokenizer.decode(enc) != c:
-            raise ValueError(f"the tokenizer has no single token for {c!r} (it encodes to {enc}): constrained decoding needs one")
-        ids.append(enc[0])
-    return ids
 
 # %% ../nbs/06_forecast.ipynb #f302b511
 class StepGrammar:
@@ -95,11 +82,9 @@ def allowed(self:StepGrammar) -> torch.Tensor:
     return m
 
 # %% ../nbs/06_forecast.ipynb #4d991964
-def constrain(scores:torch.Tensor, allowed:torch.Tensor, ids:torch.Tensor) -> torch.Tensor:
-    "Scores `(B, V)` with everything but the allowed tokens `ids[allowed]` set to -inf."
-    out = torch.full_like(scores, -torch.inf)
-    out[:, ids] = scores[:, ids].masked_fill(~allowed, -torch.inf)
-    return out
+def constrain(scores:torch.Tensor, allowed:torch.Tensor) -> torch.Tensor:
+    "Scores `(B, K)` of the grammar's tokens with the tokens not `allowed` `(B, K)` set to -inf."
+    return scores.masked_fill(~allowed, -torch.inf)
 
 def choose(scores:torch.Tensor, greedy:bool=True, temperature:float=1.0, top_p:float=1.0, generator=None) -> torch.Tensor:
     "The next token of each row of `scores` `(B, V)`: the argmax, or a sample at `temperature` within the `top_p` nucleus."
@@ -145,32 +130,35 @@ def kv_cache_kwargs(model, out) -> dict:
 
 
 # %% ../nbs/06_forecast.ipynb #dd14b5c2
+def _next_scores(model, out, ids:torch.Tensor|None, sliced:bool) -> torch.Tensor:
+    "Scores of the next token: `(B, K)` over the grammar's `ids` (a slice of lm_head, or columns of the full logits), or `(B, V)`."
+    if sliced: return head_logits(model, out.last_hidden_state[:, -1], ids).float()   # (B, K): 14 logits, not 151,936
+    scores = out.logits[:, -1].float()                                                # (B, V)
+    return scores if ids is None else scores[:, ids]
+
 @torch.no_grad()
 def generate(model, prompts:list[list[int]], max_new_tokens:int, pad_id:int, tracker, ids:torch.Tensor|None=None,
-             greedy:bool=True, temperature:float=1.0, top_p:float=1.0, generator=None) -> tuple[list[list[int]], int]:
-    "New tokens of each prompt (up to when its `tracker` row is done) and the number of decoding steps run."
-    dev = model.device
+             greedy:bool=True, temperature:float=1.0, top_p:float=1.0, generator=None, head:str='alphabet') -> tuple[list[list[int]], int]:
+    "New tokens of each prompt (up to when its `tracker` row is done) and the decoding steps run; constrained to `ids` if given."
+    dev, sliced = model.device, ids is not None and head == 'alphabet'
+    net, keep = (model.get_decoder(), {}) if sliced else (model, dict(logits_to_keep=1))  # the alphabet head: body, then a slice
     x, mask = left_pad(prompts, pad_id, dev)                                   # (B, P)
     pos = (mask.cumsum(-1) - 1).clamp(min=0)                                   # real tokens count from 0
-    out = model(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
+    out = net(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=True, **keep)
     new, live = [], []
     for t in range(max_new_tokens):
-        scores = out.logits[:, -1].float()                                     # (B, V)
-        if ids is not None: scores = constrain(scores, tracker.allowed(), ids)
+        scores = _next_scores(model, out, ids, sliced)
         live.append(~tracker.done)
-        tok = torch.where(live[-1], choose(scores, greedy, temperature, top_p, generator), pad_id)  # (B,)
-        new.append(tok); tracker.advance(ids_index(tok, ids) if ids is not None else tok)
+        if ids is None: tok = torch.where(live[-1], choose(scores, greedy, temperature, top_p, generator), pad_id); tracker.advance(tok)
+        else:
+            k = torch.where(live[-1], choose(constrain(scores, tracker.allowed()), greedy, temperature, top_p, generator), len(ids))
+            tok = torch.where(live[-1], ids[k.clamp(max=len(ids) - 1)], pad_id); tracker.advance(k)  # k = len(ids): nothing
+        new.append(tok)
         if tracker.done.all() or t == max_new_tokens - 1: break
         mask, pos = torch.cat([mask, mask.new_ones(len(prompts), 1)], 1), pos[:, -1:] + 1
-        out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=pos, use_cache=True,
-                    logits_to_keep=1, **kv_cache_kwargs(model, out))
+        out = net(input_ids=tok[:, None], attention_mask=mask, position_ids=pos, use_cache=True, **keep, **kv_cache_kwargs(net, out))
     new, live = torch.stack(new, 1).tolist(), torch.stack(live, 1).tolist()  # (B, T)
     return [[t for t, l in zip(row, lv) if l] for row, lv in zip(new, live)], len(new[0])
-
-def ids_index(tokens:torch.Tensor, ids:torch.Tensor) -> torch.Tensor:
-    "Index of each token in `ids` (the grammar's characters), or `len(ids)` if absent."
-    hit = tokens[:, None] == ids[None]                                         # (B, K)
-    return torch.where(hit.any(-1), hit.float().argmax(-1), len(ids))
 
 # %% ../nbs/06_forecast.ipynb #d19b527a
 @dataclass
@@ -195,7 +183,8 @@ class Forecast:
     def tokens_per_s(self) -> float: return self.new_tokens / max(self.wall_s, 1e-9)
 
 # %% ../nbs/06_forecast.ipynb #4fa30f09
-def _check(codec, trajectories, context_steps, horizon, batch_size, samples, temperature, top_p):
+def _check(codec, trajectories, context_steps, horizon, batch_size, samples, temperature, top_p, head='alphabet'):
+    if head not in ('alphabet', 'full'): raise ValueError(f"head must be 'alphabet' or 'full', got {head!r}")
     if trajectories.ndim != 3: raise ValueError(f"trajectories must be (n, steps, n_vars), got shape {trajectories.shape}")
     n, T, _ = trajectories.shape
     if n == 0: raise ValueError("no trajectories to forecast")
@@ -213,12 +202,12 @@ def _lora_of(model) -> tuple[int, tuple]:
     return max(l.rank for l in layers.values()), tuple(sorted({k.rsplit('.', 1)[-1] for k in layers}))
 
 @lru_cache(maxsize=1024)
-def _batch_flops(arch:Arch, batch:int, prompt_len:int, new_tokens:int, lora:tuple) -> float:
-    return float(flops_generate(arch, batch, prompt_len, new_tokens, lora[0], lora[1] or ('q_proj', 'v_proj')).total)
+def _batch_flops(arch:Arch, batch:int, prompt_len:int, new_tokens:int, lora:tuple, head:int|None) -> float:
+    return float(flops_generate(arch, batch, prompt_len, new_tokens, lora[0], lora[1] or ('q_proj', 'v_proj'), head_vocab=head).total)
 
-def batch_flops(model, batch:int, prompt_len:int, new_tokens:int) -> float:
-    "Generation FLOPs of one batch on `model` (`lvf.flops.flops_generate`, coursework convention, LoRA included)."
-    return _batch_flops(arch_dims(model.config), batch, prompt_len, new_tokens, _lora_of(model))
+def batch_flops(model, batch:int, prompt_len:int, new_tokens:int, head:int|None=None) -> float:
+    "Generation FLOPs of one batch on `model` (`lvf.flops.flops_generate`, coursework convention, LoRA included; logits over `head` tokens if given)."
+    return _batch_flops(arch_dims(model.config), batch, prompt_len, new_tokens, _lora_of(model), head)
 
 # %% ../nbs/06_forecast.ipynb #eba07156
 def _prompts(tokenizer, codec, trajectories, context_steps, horizon, chat):
@@ -249,10 +238,11 @@ def forecast(model, tokenizer, codec:Codec, trajectories:np.ndarray, # (n, steps
              progress:bool=True, # show a progress bar
              greedy:bool|None=None, # default: greedy iff samples == 1
              max_int:int=3, # integer digits allowed per value (constrained)
+             head:str='alphabet', # constrained: logits for the grammar's 14 tokens only ('alphabet') or all ('full')
              quantile_levels=(0.1, 0.5, 0.9)) -> Forecast:
     "Forecast `horizon` steps of each trajectory from its first `context_steps` steps."
     trajectories = np.asarray(trajectories, dtype=np.float64)
-    _check(codec, trajectories, context_steps, horizon, batch_size, samples, temperature, top_p)
+    _check(codec, trajectories, context_steps, horizon, batch_size, samples, temperature, top_p, head)
     greedy = samples == 1 if greedy is None else greedy
     n, _, n_vars = trajectories.shape
     prompts, alphas = _prompts(tokenizer, codec, trajectories, context_steps, horizon, chat)
@@ -260,7 +250,8 @@ def forecast(model, tokenizer, codec:Codec, trajectories:np.ndarray, # (n, steps
     step_tokens = n_vars * (max_int + 1 + codec.decimals) + n_vars  # longest possible step
     max_new = horizon * step_tokens + 1
     if ledger is not None:
-        worst = sum(batch_flops(model, len(b), max(len(prompts[i]) for i in b), max_new) for b in _batches(order, batch_size))
+        hv = len(ALPHABET) + 1 if constrained and head == 'alphabet' else None
+        worst = sum(batch_flops(model, len(b), max(len(prompts[i]) for i in b), max_new, hv) for b in _batches(order, batch_size))
         if not ledger.can_afford(worst): raise ValueError(f"forecast may need up to {worst:.3g} FLOPs; the ledger has {ledger.remaining:.3g} left")
     return _run(model, tokenizer, codec, prompts, alphas, order, locals())
 
@@ -269,7 +260,8 @@ def _batches(order, batch_size): return [order[i:i + batch_size] for i in range(
 # %% ../nbs/06_forecast.ipynb #103bf20f
 def _run(model, tokenizer, codec, prompts, alphas, order, a) -> Forecast:
     n, samples, horizon, n_vars = len(prompts), a['samples'], a['horizon'], a['n_vars']
-    ids = torch.tensor(alphabet_ids(tokenizer) + [tokenizer.eos_token_id], device=model.device) if a['constrained'] else None
+    ids = torch.tensor(head_ids(tokenizer), device=model.device) if a['constrained'] else None
+    head = len(ids) if ids is not None and a['head'] == 'alphabet' else None  # logits over the grammar's tokens only
     end_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} | set(np.atleast_1d(getattr(model.generation_config, 'eos_token_id', None) or []).tolist())
     gen = torch.Generator(model.device).manual_seed(a['seed'])
     values, texts = np.full((n, samples, horizon, n_vars), np.nan), [[None] * samples for _ in range(n)]
@@ -280,8 +272,8 @@ def _run(model, tokenizer, codec, prompts, alphas, order, a) -> Forecast:
             tracker = (StepGrammar(B, horizon, codec.decimals, n_vars, a['max_int'], model.device) if ids is not None else
                        StepCounter(tokenizer, B, horizon, model.config.vocab_size, end_ids, model.device))
             new, steps_run = generate(model, [prompts[i] for i in b], a['max_new'], tokenizer.pad_token_id, tracker, ids,
-                                      a['greedy'], a['temperature'], a['top_p'], gen)
-            flops += batch_flops(model, B, max(len(prompts[i]) for i in b), steps_run)
+                                      a['greedy'], a['temperature'], a['top_p'], gen, a['head'])
+            flops += batch_flops(model, B, max(len(prompts[i]) for i in b), steps_run, head)
             for i, toks in zip(b, new):
                 text = tokenizer.decode(toks, skip_special_tokens=True)
                 texts[i][seen[i]], values[i, seen[i]] = text, _parse(codec, text, alphas[i], horizon, n_vars)
@@ -295,7 +287,7 @@ def _finish(values, texts, alphas, prompts, a, flops, new_tokens, wall_s) -> For
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', 'All-NaN slice', RuntimeWarning)  # a step no sample parsed stays NaN
         median, quantiles = np.nanmedian(values, axis=1), np.nanquantile(values, a['quantile_levels'], axis=1)
-    settings = {k: a[k] for k in ('batch_size', 'constrained', 'samples', 'temperature', 'top_p', 'seed', 'chat', 'greedy', 'max_int')}
+    settings = {k: a[k] for k in ('batch_size', 'constrained', 'samples', 'temperature', 'top_p', 'seed', 'chat', 'greedy', 'max_int', 'head')}
     if a['ledger'] is not None: a['ledger'].add(a['experiment'], 'forecast', flops, n=len(prompts), **settings)
     return Forecast(values, median, quantiles, tuple(a['quantile_levels']), parsed, float((parsed == a['horizon']).mean()), texts,
                     alphas, a['context_steps'], a['horizon'], np.array([len(p) for p in prompts]), new_tokens, flops, wall_s, settings)

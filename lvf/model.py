@@ -16,7 +16,7 @@ from .data import atomic_write, file_sha256
 __all__ = ['EMBEDDED', 'INSTALL_HINT', 'TINY_CHARS', 'TINY_SPECIALS', 'ARCH_KEYS', 'embedded_parts', 'cache_dir', 'assemble_gguf',
            'convert_embedded', 'embedded_checkpoint', 'tiny_tokenizer', 'tiny_config', 'tiny_model',
            'state_dict_sha256', 'model_info', 'library_versions', 'default_device', 'native_bf16', 'default_dtype',
-           'close_eps', 'load_model', 'load_tokenizer']
+           'close_eps', 'load_model', 'load_tokenizer', 'head_logits']
 
 # %% ../nbs/01_model.ipynb #4c998cca
 EMBEDDED = dict(
@@ -254,3 +254,11 @@ def load_tokenizer(name:str='embedded'):
     if p.is_file() and p.suffix == '.gguf': return AutoTokenizer.from_pretrained(p.parent, gguf_file=p.name)
     if p.is_dir(): return AutoTokenizer.from_pretrained(p)
     return _from_hub(name, AutoTokenizer.from_pretrained)
+
+# %% ../nbs/01_model.ipynb #1c0d0002
+def head_logits(model, h:torch.Tensor, ids:torch.Tensor|None=None) -> torch.Tensor:
+    "Logits `(..., V)` from hidden states `h` `(..., d)`, or `(..., len(ids))` for token ids `ids` only (a slice of lm_head)."
+    head = model.get_output_embeddings()
+    if ids is None: return head(h)
+    return torch.nn.functional.linear(h, head.weight[ids], None if head.bias is None else head.bias[ids])
+

@@ -11,11 +11,12 @@ import lvf
 from .data import atomic_write, load_h5, run_cli
 from .flops import FlopLedger, flops_generate, flops_train_step, load_arch
 from .model import library_versions, load_model
+from .tokenizer import ALPHABET
 
 # %% auto #0
-__all__ = ['PRESETS', 'FATAL_ERRORS', 'read_record', 'write_record', 'experiments_dir', 'StudyStopped', 'run_error', 'error_line',
-           'execute_run', 'estimate_flops', 'finetune_params', 'best', 'Study', 'lvf_study', 'lvf_study_cli',
-           'load_runs', 'md_table', 'run_rows']
+__all__ = ['PRESETS', 'FATAL_ERRORS', 'HEAD_SIZE', 'read_record', 'write_record', 'experiments_dir', 'StudyStopped', 'run_error',
+           'error_line', 'execute_run', 'estimate_flops', 'finetune_params', 'best', 'Study', 'lvf_study',
+           'lvf_study_cli', 'load_runs', 'md_table', 'run_rows']
 
 # %% ../nbs/08_study.ipynb #714ebed7
 PRESETS = {
@@ -98,14 +99,17 @@ def execute_run(name:str, notebook:str, params:dict, run_dir, log=print) -> dict
 
 
 # %% ../nbs/08_study.ipynb #c8148695
+HEAD_SIZE = len(ALPHABET) + 1  # the alphabet head's tokens: 13 characters and the end token
+
 def estimate_flops(kind:str, p:dict, arch:dict) -> float:
     "FLOPs a run of `kind` ('baseline', 'finetune', or 'eval': one forecast pass) with parameters `p` should spend (coursework convention)."
     tokens_per_step = 2 * (p['decimals'] + 2) + 2  # two values 'x.dd' + ',' + ';' (values ≥ 10 cost one more)
     prompt = p['context_steps'] * tokens_per_step
-    gen = flops_generate(arch, p['eval_batch_size'], prompt, p['horizon'] * tokens_per_step, p.get('rank', 0)).total
+    head = HEAD_SIZE if p.get('head', 'alphabet') == 'alphabet' else None  # the alphabet head (05_train, 06_forecast) unless 'full'
+    gen = flops_generate(arch, p['eval_batch_size'], prompt, p['horizon'] * tokens_per_step, p.get('rank', 0), head_vocab=head).total
     evals = gen * -(-p['n_eval'] // p['eval_batch_size'])
     if kind in ('baseline', 'eval'): return evals * (2 if kind == 'baseline' else 1)  # the baseline forecasts val and test
-    train = flops_train_step(arch, p['batch_size'], p['context_length'], p['rank']).total * p['steps']
+    train = flops_train_step(arch, p['batch_size'], p['context_length'], p['rank'], head_vocab=head).total * p['steps']
     return train * 1.05 + evals  # 5%: validation passes during training
 
 # %% ../nbs/08_study.ipynb #86e9746a

@@ -11,8 +11,8 @@ from typing import NamedTuple
 import numpy as np
 
 # %% auto #0
-__all__ = ['fit_alpha', 'encode', 'encode_steps', 'Decoded', 'decode', 'Codec', 'tokenize_steps', 'steps_that_fit',
-           'token_windows']
+__all__ = ['ALPHABET', 'fit_alpha', 'encode', 'encode_steps', 'Decoded', 'decode', 'Codec', 'tokenize_steps', 'alphabet_ids',
+           'head_ids', 'steps_that_fit', 'token_windows']
 
 # %% ../nbs/02_tokenizer.ipynb #89902690
 def fit_alpha(values:np.ndarray, percentile:float=99.0, target:float=10.0) -> float:
@@ -99,6 +99,24 @@ def tokenize_steps(tokenizer, steps:list[str]) -> tuple[list[int], np.ndarray]:
     "Token ids of the concatenated `steps` and the token position where each step ends."
     per_step = tokenizer(steps, add_special_tokens=False).input_ids
     return [t for ids in per_step for t in ids], np.cumsum([len(ids) for ids in per_step])
+
+# %% ../nbs/02_tokenizer.ipynb #2a1b0002
+ALPHABET = '0123456789.,;'
+
+def alphabet_ids(tokenizer) -> list[int]:
+    "Token ids of the single-character tokens `0`–`9`, `.`, `,`, `;`, in that order."
+    ids = []
+    for c in ALPHABET:
+        enc = tokenizer.encode(c, add_special_tokens=False)
+        if len(enc) != 1 or tokenizer.decode(enc) != c:
+            raise ValueError(f"the tokenizer has no single token for {c!r} (it encodes to {enc}): the alphabet head needs one")
+        ids.append(enc[0])
+    return ids
+
+def head_ids(tokenizer) -> list[int]:
+    "The alphabet head's tokens: the 13 characters of `ALPHABET`, then the end-of-text token."
+    return alphabet_ids(tokenizer) + [tokenizer.eos_token_id]
+
 
 # %% ../nbs/02_tokenizer.ipynb #597492f5
 def steps_that_fit(tokenizer, codec:Codec, trajectories:np.ndarray, n_tokens:int) -> np.ndarray:

@@ -10,17 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .data import atomic_write, file_sha256, load_h5, run_cli, split
 from .flops import FlopLedger, append_jsonl, flops_forward, flops_train_step, read_jsonl
 from .lora import apply_lora, lora_state_dict, save_adapter, set_lora_state
-from .model import library_versions, load_model
-from .tokenizer import Codec, encode_steps, token_windows, tokenize_steps
+from .model import head_logits, library_versions, load_model
+from .tokenizer import Codec, encode_steps, head_ids, token_windows, tokenize_steps
 
 # %% auto #0
 __all__ = ['TrainConfig', 'make_config', 'make_windows', 'collate', 'batch_indices', 'lr_factor', 'warmup_steps',
-           'save_checkpoint', 'eval_loss', 'train', 'lvf_train', 'lvf_train_cli']
+           'save_checkpoint', 'index_in', 'lm_nll', 'eval_loss', 'train', 'lvf_train', 'lvf_train_cli']
 
 # %% ../nbs/05_train.ipynb #fd036beb
 @dataclass
@@ -46,6 +47,7 @@ class TrainConfig:
     alpha:float=16.0                         # LoRA α (scaling α/r)
     targets:tuple=('q_proj', 'v_proj')       # LoRA target modules
     dropout:float=0.0                        # LoRA dropout
+    head:str='alphabet'                      # logits for the codec's alphabet only ('alphabet') or all the vocabulary ('full')
     steps:int=200                            # optimizer steps
     eval_every:int=50                        # validation loss every N steps (and at the end)
     eval_windows:int=16                      # validation windows per evaluation (fixed set)
@@ -69,6 +71,7 @@ def make_config(**kw) -> TrainConfig:
               (c.rank >= 1, f"rank must be ≥ 1, got {c.rank}"), (c.context_length >= 8, f"context_length too small: {c.context_length}"),
               (c.stride >= 1, f"stride must be ≥ 1, got {c.stride}"), (c.budget > 0, f"budget must be > 0, got {c.budget}"),
               (c.schedule in ('cosine', 'linear', 'constant'), f"unknown schedule {c.schedule!r}"),
+              (c.head in ('alphabet', 'full'), f"head must be 'alphabet' or 'full', got {c.head!r}"),
               (c.flop_convention in ('coursework', 'standard'), f"unknown flop_convention {c.flop_convention!r}"),
               (0 <= c.warmup <= 0.5, f"warmup is the fraction of the steps spent warming up (0 to 0.5, e.g. 0.1), got {c.warmup}"),
               (0 <= c.dropout < 1 and c.weight_decay >= 0 and c.clip >= 0, "dropout, weight_decay or clip out of range")]
@@ -131,19 +134,35 @@ def _truncate_jsonl(path, keep) -> None:
     with atomic_write(path) as tmp: tmp.write_text(''.join(json.dumps(r) + '\n' for r in rows))
 
 # %% ../nbs/05_train.ipynb #63980104
+def index_in(tokens:torch.Tensor, ids:torch.Tensor) -> torch.Tensor:
+    "Position of each of `tokens` `(N,)` in `ids` `(K,)`; a token not in `ids` raises `ValueError`."
+    hit = tokens[:, None] == ids[None]                                         # (N, K)
+    if not hit.any(-1).all(): raise ValueError(f"token {tokens[~hit.any(-1)][0].item()} is not one of the alphabet head's ids {ids.tolist()}")
+    return hit.int().argmax(-1)
+
+def lm_nll(model, batch:dict, ids:torch.Tensor|None=None) -> tuple[torch.Tensor, int]:
+    "Summed next-token NLL over the labelled positions of `batch`, and their number: over the tokens `ids` only (alphabet head) or all (`None`)."
+    labels = batch['labels'][:, 1:]                                            # (B, T-1): the next token at each position
+    keep = labels != -100
+    if ids is None:
+        logits = model(input_ids=batch['input_ids'], attention_mask=batch['attention_mask']).logits[:, :-1]  # (B, T-1, V)
+        return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction='sum'), int(keep.sum())
+    h = model.get_decoder()(input_ids=batch['input_ids'], attention_mask=batch['attention_mask']).last_hidden_state  # (B, T, d)
+    logits = head_logits(model, h[:, :-1][keep], ids)                         # (N, K): labelled positions only
+    return F.cross_entropy(logits.float(), index_in(labels[keep], ids), reduction='sum'), int(keep.sum())
+
+# %% ../nbs/05_train.ipynb #5c0d0002
 @torch.no_grad()
-def eval_loss(model, windows:list[np.ndarray], pad_id:int, batch_size:int, device, autocast) -> float:
-    "Mean per-token loss over `windows` (token-weighted, padding excluded)."
+def eval_loss(model, windows:list[np.ndarray], pad_id:int, batch_size:int, device, autocast, ids:torch.Tensor|None=None) -> float:
+    "Mean per-token NLL over `windows` (token-weighted, padding excluded): over the alphabet `ids`, or the full vocabulary."
     model.eval()
     total, count = 0.0, 0
     for i in range(0, len(windows), batch_size):
         batch = {k: v.to(device) for k, v in collate(windows[i:i + batch_size], pad_id).items()}
-        with autocast(): logits = model(input_ids=batch['input_ids'], attention_mask=batch['attention_mask']).logits
-        logp = torch.log_softmax(logits[:, :-1].float(), -1)  # (B, T-1, V)
-        labels = batch['labels'][:, 1:]
-        nll = -logp.gather(-1, labels.clamp(min=0)[..., None])[..., 0]  # (B, T-1)
-        total += nll[labels != -100].sum().item(); count += (labels != -100).sum().item()
+        with autocast(): s, n = lm_nll(model, batch, ids)
+        total += s.item(); count += n
     return total / count
+
 
 # %% ../nbs/05_train.ipynb #ea512e02
 def _prepare(c:TrainConfig):
@@ -185,6 +204,7 @@ def train(resume:bool=False, progress:bool=True, **kw) -> dict:
     params = [p for p in model.parameters() if p.requires_grad]  # LoRA A and B: float32 whatever the base dtype (03_lora)
     opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, warmup_steps(c.warmup, c.steps), c.steps, c.schedule))
+    ids = torch.tensor(head_ids(tok), device=device) if c.head == 'alphabet' else None
     bf16 = next(p for p in model.parameters() if not p.requires_grad).dtype == torch.bfloat16
     autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     config = dict(asdict(c), targets=list(c.targets), n_trainable=n_trainable, model_info=info, data_sha256=data_sha,
@@ -199,20 +219,22 @@ def train(resume:bool=False, progress:bool=True, **kw) -> dict:
     else:
         for p in (metrics_path, ledger_path, ckpt_path): p.unlink(missing_ok=True)
     ledger = FlopLedger(ledger_path, budget=c.budget)
-    return _loop(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, state, progress, out, config)
+    return _loop(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, state, progress, out, config, ids)
 
 # %% ../nbs/05_train.ipynb #2ab30866
-def _step_flops(c, arch, batch_len:int) -> float:
-    return flops_train_step(arch, c.batch_size, batch_len, c.rank, c.targets, c.flop_convention).total * c.grad_accum
+def _step_flops(c, arch, micro:list[dict], head:int|None) -> float:
+    "FLOPs of one optimizer step over the micro-batches `micro`, logits over `head` tokens at the labelled positions (None: all, everywhere)."
+    return sum(flops_train_step(arch, *m['input_ids'].shape, c.rank, c.targets, c.flop_convention, head,
+                                int((m['labels'][:, 1:] != -100).sum()) if head else None).total for m in micro)
 
-def _eval_flops(c, arch, windows) -> float:
-    return sum(flops_forward(arch, 1, len(w), c.rank, c.targets, c.flop_convention).total for w in windows)
+def _eval_flops(c, arch, windows, head:int|None) -> float:
+    return sum(flops_forward(arch, 1, len(w), c.rank, c.targets, c.flop_convention, head_vocab=head).total for w in windows)
 
 # %% ../nbs/05_train.ipynb #ef0b05bc
-def _loop(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, state, progress, out, config) -> dict:
-    arch, device, pad = info['architecture'], next(model.parameters()).device, tok.pad_token_id
-    per_step, val_cost = c.batch_size * c.grad_accum, _eval_flops(c, arch, val_w)
-    evaluate = lambda step: (eval_loss(model, val_w, pad, c.batch_size, device, autocast),
+def _loop(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, state, progress, out, config, ids) -> dict:
+    arch, device, pad, head = info['architecture'], next(model.parameters()).device, tok.pad_token_id, None if ids is None else len(ids)
+    per_step, val_cost = c.batch_size * c.grad_accum, _eval_flops(c, arch, val_w, head)
+    evaluate = lambda step: (eval_loss(model, val_w, pad, c.batch_size, device, autocast, ids),
                              ledger.add(out.name, 'eval', val_cost, step=step, windows=len(val_w)))[0]
     if ledger.spent + val_cost > c.budget: raise ValueError(f"budget {c.budget:.3g} FLOPs is too small for even one validation ({val_cost:.3g})")
     if state['step'] == 0:  # the untrained model's validation loss: where the loss curve starts
@@ -222,7 +244,7 @@ def _loop(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, sta
     for step in bar:
         idx = batch_indices(step, len(train_w), per_step, c.seed)
         micro = [collate([train_w[i] for i in idx[j:j + c.batch_size]], pad) for j in range(0, per_step, c.batch_size)]
-        cost = _step_flops(c, arch, max(m['input_ids'].shape[1] for m in micro))
+        cost = _step_flops(c, arch, micro, head)
         pending = state['flops'] - _ledger_train(ledger)  # trained since the last ledger entry
         if ledger.spent + pending + cost + val_cost > c.budget:
             stopped = f'budget: step {step + 1} would take the run past {c.budget:.3g} FLOPs ({ledger.spent + pending:.3g} spent)'; break
@@ -230,7 +252,8 @@ def _loop(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, sta
         loss_sum = 0.0
         for m in micro:
             m = {k: v.to(device) for k, v in m.items()}
-            with autocast(): loss = model(**m).loss / c.grad_accum
+            with autocast(): s, n = lm_nll(model, m, ids)
+            loss = s / n / c.grad_accum
             loss.backward(); loss_sum += loss.item()
             state['tokens'] += int(m['attention_mask'].sum())
         if c.clip: torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], c.clip)
@@ -278,6 +301,7 @@ def lvf_train(model:str='embedded', # base model: embedded, tiny, a folder or a 
               context_length:int=512, stride:int=256, # tokens per window, tokens between windows
               batch_size:int=4, grad_accum:int=1, steps:int=200, warmup:float=0.1, # batching, length, warm-up fraction
               schedule:str='cosine', weight_decay:float=0.0, clip:float=1.0, dropout:float=0.0,
+              head:str='alphabet', # logits for the codec's alphabet only (alphabet) or the whole vocabulary (full)
               decimals:int=2, percentile:float=99.0, target:float=10.0, per_trajectory:bool=False, # codec
               eval_every:int=50, eval_windows:int=16, checkpoint_every:int=50,
               budget:float=1e17, flop_convention:str='coursework', # FLOP budget and convention
