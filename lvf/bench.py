@@ -61,7 +61,7 @@ def lvf_bench(name:str='step', # the benchmark notebook nbs/benchmarks/NAME.ipyn
     "Run a benchmark notebook with papermill; on success the executed notebook replaces the source."
     import papermill as pm
     src = benchmarks_dir() / f'{name}.ipynb'
-    if not src.exists(): raise SystemExit(f"lvf_bench: error: no benchmark {name!r}; have {sorted(p.stem for p in benchmarks_dir().glob('*.ipynb'))}")
+    if not src.exists(): raise ValueError(f"no benchmark {name!r}; have {sorted(p.stem for p in benchmarks_dir().glob('*.ipynb'))}")
     done = benchmarks_dir() / 'results' / f'{name}-{machine_name()}.ipynb'
     done.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(src), str(done), parameters=dict(model=model) if model else {}, cwd=str(src.parent), kernel_name='python3')
@@ -69,4 +69,6 @@ def lvf_bench(name:str='step', # the benchmark notebook nbs/benchmarks/NAME.ipyn
     done.unlink()
     print(f'{src}: executed; results in {src.parent / "results"}')
 
-def lvf_bench_cli(): run_cli(lvf_bench)
+def lvf_bench_cli():
+    try: run_cli(lvf_bench)
+    except ValueError as e: raise SystemExit(f'lvf_bench: error: {e}') from None

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #353722ae
 from __future__ import annotations
-import hashlib, os, sys, tempfile
+import argparse, hashlib, os, sys, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -16,7 +16,7 @@ from scipy.integrate import solve_ivp
 
 # %% auto #0
 __all__ = ['PARAM_RANGES', 'lv_rhs', 'sample_params', 'integrate', 'simulate', 'summarize', 'validate', 'atomic_write', 'save_h5',
-           'load_h5', 'h5_attrs', 'file_sha256', 'Split', 'split', 'lvf_data', 'run_cli']
+           'load_h5', 'h5_attrs', 'file_sha256', 'Split', 'split', 'lvf_data', 'run_cli', 'config_parser']
 
 # %% ../nbs/00_data.ipynb #783667a4
 def lv_rhs(t, z, a, b, d, g, K):
@@ -175,3 +175,24 @@ def run_cli(func, argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = vars(anno_parser(func).parse_args([_underscore_option(a) for a in argv]))
     return func(**{k: v for k, v in args.items() if k not in ('pdb', 'xtra')})  # options fastcore adds for itself
+
+# %% ../nbs/00_data.ipynb #0c0f0002
+def _arg_type(anno):
+    "The argparse type of a field annotated `anno` (`int`, `float|None`, `tuple`, … or their strings); 'bool' for flags."
+    if not isinstance(anno, str): anno = ' | '.join(getattr(a, '__name__', str(a)) for a in getattr(anno, '__args__', (anno,)))
+    base = anno.replace(' ', '').replace('|None', '').replace('None|', '')
+    if base == 'bool': return 'bool'
+    if base == 'tuple': return lambda s: tuple(s.replace(',', ' ').split())
+    return {'str': str, 'int': int, 'float': float}[base]
+
+def config_parser(cls, description:str='') -> argparse.ArgumentParser:
+    "A parser with one `--option` (or `--opt-ion`) per field of dataclass `cls`: its type, its default, its comment as help."
+    from fastcore.docments import docments
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for name, d in docments(cls, full=True).items():
+        if name == 'return': continue
+        t, flags = _arg_type(d['anno']), [f'--{name.replace("_", "-")}'] + ([f'--{name}'] if '_' in name else [])
+        kw = dict(action=argparse.BooleanOptionalAction) if t == 'bool' else dict(type=t)
+        p.add_argument(*flags, dest=name, default=d['default'], help=(d['docment'] or '').replace('%', '%%'), **kw)
+    return p
+

@@ -9,11 +9,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 from fastcore.basics import patch
 from tqdm import tqdm
 
+import lvf
+from .data import atomic_write, file_sha256, load_h5, run_cli
 from .flops import Arch, arch_dims, flops_generate
 from .lora import load_adapter, lora_layers
 from .model import head_logits, load_model
@@ -22,7 +25,7 @@ from .tokenizer import ALPHABET, Codec, alphabet_ids, head_ids, steps_that_fit
 # %% auto #0
 __all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'context_texts', 'chat_prompt', 'StepGrammar', 'constrain', 'choose', 'StepCounter',
            'left_pad', 'kv_cache_kwargs', 'generate', 'Forecast', 'batch_flops', 'forecast', 'context_steps_for_tokens',
-           'adapter_codec', 'load_forecaster']
+           'adapter_codec', 'load_forecaster', 'write_forecasts', 'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
 
 # %% ../nbs/06_forecast.ipynb #a212d01d
 def context_texts(codec:Codec, trajectories:np.ndarray, context_steps:int) -> tuple[list[str], np.ndarray]:
@@ -321,3 +324,64 @@ def load_forecaster(name:str='embedded', adapter=None, dtype=None, device=None):
         info['adapter'] = dict(path=str(adapter), **(load_adapter(model, adapter, info) or {}))
         model.eval()
     return model, tok, info
+
+# %% ../nbs/06_forecast.ipynb #6f0b0002
+def _base_of(adapter) -> str|None:
+    "The base model an adapter was trained on (`base_name` in its adapter_config.json), or None."
+    cfg = Path(adapter) / 'adapter_config.json' if adapter is not None else None
+    return json.loads(cfg.read_text()).get('base_name') if cfg is not None and cfg.exists() else None
+
+def write_forecasts(path, fc:Forecast, times:np.ndarray, attrs:dict) -> Path:
+    "Atomically write forecast `fc` (and its future `times`) to HDF5 file `path`, with `attrs` as file attributes."
+    with atomic_write(path) as tmp, h5py.File(tmp, 'w') as f:
+        f.create_dataset('forecast', data=fc.median.astype(np.float32), track_times=False)
+        f.create_dataset('parsed_steps', data=fc.parsed_steps, track_times=False)
+        f.create_dataset('time', data=np.asarray(times, np.float64), track_times=False)
+        if fc.values.shape[1] > 1:
+            f.create_dataset('samples', data=fc.values.astype(np.float32), track_times=False)
+            f.create_dataset('quantiles', data=fc.quantiles.astype(np.float32), track_times=False)
+            f.create_dataset('quantile_levels', data=np.asarray(fc.quantile_levels), track_times=False)
+        for k, v in attrs.items(): f.attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v, default=str)
+    return Path(path)
+
+
+# %% ../nbs/06_forecast.ipynb #6f0b0003
+def forecast_file(data, # HDF5 file in the field's format; only the contexts are read
+                  adapter=None, # adapter folder from lvf_train (None: the base model, zero-shot)
+                  model:str|None=None, # base model (default: the adapter's, else the embedded model)
+                  context_steps:int|None=None, # steps of each trajectory to read (default: all)
+                  horizon:int=20, samples:int=1, batch_size:int=8, seed:int=0, dtype=None, progress:bool=True,
+                  out=None) -> Forecast: # HDF5 file to write the forecasts to
+    "Forecast `horizon` steps after the first `context_steps` steps of every trajectory in `data`; writes `out` if given."
+    trajectories, time = load_h5(data)
+    T = trajectories.shape[1]
+    context_steps = T if context_steps is None else context_steps
+    if not 1 <= context_steps <= T: raise ValueError(f"{data}: context_steps={context_steps}, but its trajectories have {T} steps")
+    lm, tok, info = load_forecaster(model or _base_of(adapter) or 'embedded', adapter, dtype=dtype)
+    codec = (adapter_codec(adapter) if adapter is not None else None) or Codec().fit(trajectories[:, :context_steps])
+    fc = forecast(lm, tok, codec, trajectories[:, :context_steps], context_steps, horizon, batch_size=batch_size,
+                  samples=samples, seed=seed, progress=progress)
+    dt = time[context_steps - 1] - time[context_steps - 2] if context_steps > 1 else 1.0
+    if out is not None:
+        write_forecasts(out, fc, time[context_steps - 1] + dt * np.arange(1, horizon + 1),
+                        dict(data=str(data), data_sha256=file_sha256(data), adapter=str(adapter or ''), base_model=info['name'],
+                             base_weights_sha256=info['weights_sha256'], codec=codec.to_dict(), context_steps=context_steps,
+                             horizon=horizon, samples=samples, seed=seed, parse_success=fc.parse_success, lvf_version=lvf.__version__))
+    return fc
+
+
+# %% ../nbs/06_forecast.ipynb #6f0b0005
+def lvf_forecast(data:str, # HDF5 file in the field's format; only the contexts are read
+                 out:str, # HDF5 file to write
+                 adapter:str=None, # adapter folder from lvf_train (default: the base model, zero-shot)
+                 model:str=None, # base model (default: the adapter's)
+                 context_steps:int=None, # steps of each trajectory to read (default: all)
+                 horizon:int=20, # steps to forecast
+                 samples:int=1, # 1: greedy; more: sampled paths, their median and quantiles
+                 batch_size:int=8, seed:int=0, dtype:str=None):
+    "Forecast every trajectory of an HDF5 file with a trained adapter and write the forecasts to another."
+    fc = forecast_file(data, adapter, model, context_steps, horizon, samples, batch_size, seed, dtype, out=out)
+    print(f"wrote {out}: {len(fc.median)} forecasts × {horizon} steps, {fc.parse_success:.0%} parsed in full")
+
+def lvf_forecast_cli(): run_cli(lvf_forecast)
+

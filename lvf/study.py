@@ -26,8 +26,8 @@ PRESETS = {
     'smoke': dict(model='embedded', n_eval=2, context_steps=10, horizon=3, lrs=[1e-3], ranks=[8], decimals=[2],
                   context_lengths=[64], grid_context=64, steps=2, final_steps=2, batch_size=2, eval_batch_size=2,
                   max_train_trajectories=4, eval_windows=2, budget=1e17),
-    'quick': dict(model='embedded', n_eval=4, context_steps=20, horizon=10, lrs=[1e-4, 1e-3], ranks=[8], decimals=[2],
-                  context_lengths=[128], grid_context=128, steps=12, final_steps=24, batch_size=4, eval_batch_size=4,
+    'quick': dict(model='embedded', n_eval=16, context_steps=20, horizon=10, lrs=[1e-4, 1e-3], ranks=[8], decimals=[2],
+                  context_lengths=[128], grid_context=128, steps=12, final_steps=24, batch_size=4, eval_batch_size=16,
                   max_train_trajectories=40, eval_windows=8, budget=1e17),
     'coursework': dict(model='embedded', n_eval=100, context_steps=50, horizon=20, lrs=[1e-5, 5e-5, 1e-4], ranks=[2, 4, 8],
                        decimals=[2, 3], context_lengths=[128, 512, 768], grid_context=512, steps=500, final_steps=8000,
@@ -184,6 +184,39 @@ def _study_check(self:Study) -> None:
     except Exception as e: raise stop(f"the base model {self.p['model']!r} cannot be loaded", e) from e
 Study.check = _study_check
 
+# %% ../nbs/08_study.ipynb #8a0b0003
+def _step_seconds(context_length:int) -> float|None:
+    "Seconds per training step (batch 4, alphabet head) on this machine, from its step benchmark results, if any."
+    from lvf.bench import benchmarks_dir, machine, machine_name
+    m = machine(); path = benchmarks_dir() / 'results' / f'step-{machine_name(m)}.json'
+    if not path.exists(): return None
+    rows = sorted((r['tokens'], r['step_s']) for r in json.loads(path.read_text())['rows']
+                  if r['dtype'] == m['default_dtype'] and r['head'] == 'alphabet' and r['batch'] == 4)
+    if len(rows) < 2: return None
+    (t0, s0), (t1, s1) = rows[0], rows[-1]
+    return s0 + (s1 - s0) * (context_length - t0) / (t1 - t0)
+
+def _study_estimate(self:Study) -> list[dict]:
+    "The plan's stages: runs, steps, context, estimated FLOPs (upper bound) and, where measured here, training hours."
+    p, r_max, c_max = self.p, max(self.p['ranks']), max(self.p['context_lengths'] + [self.p['grid_context']])
+    stages = [('baseline', 1, 0, 0, 0), ('grid', len(p['lrs']) * len(p['ranks']), p['steps'], p['grid_context'], r_max),
+              ('decimals', len(p['decimals']) - 1, p['steps'], p['grid_context'], r_max),
+              *[('context', 1, p['steps'], c, r_max) for c in p['context_lengths'] if c != p['grid_context']],
+              ('final', 1, p['final_steps'], c_max, r_max)]
+    rows = []
+    for stage, n, steps, ctx, r in stages:
+        if not n: continue
+        q = {**p, 'decimals': max(p['decimals']), 'rank': r, 'context_length': ctx, 'steps': steps}
+        each = estimate_flops('baseline' if stage == 'baseline' else 'finetune', q, self.arch)
+        sec = _step_seconds(ctx) if steps else None
+        rows.append(dict(stage=stage, runs=n, steps=steps or None, context=ctx or None, flops=n * each,
+                         train_hours=None if sec is None else n * steps * sec / 3600))
+    rows.append(dict(stage='total', runs=sum(r['runs'] for r in rows), flops=sum(r['flops'] for r in rows),
+                     train_hours=None if any(r['train_hours'] is None for r in rows[1:]) else sum(r['train_hours'] or 0 for r in rows)))
+    return rows
+Study.estimate = _study_estimate
+
+
 # %% ../nbs/08_study.ipynb #6f45dfef
 def _study_plan(self:Study) -> dict:
     p, data = self.p, self.data
@@ -224,6 +257,9 @@ def lvf_study(preset:str='quick', # micro (tiny model, tests), smoke (embedded, 
               budget:float=None): # study-wide FLOP budget (default 1e17)
     "Run (or resume) a whole study: baseline, grid, context lengths, final run and report."
     study = Study(preset, out, name, data, budget, **({'model': model} if model else {}))
+    est = study.estimate()
+    print(f"{preset} study, plan and estimates (FLOPs are upper bounds; budget {study.p['budget']:.3g}):")
+    print(md_table(est, ['stage', 'runs', 'steps', 'context', 'flops', 'train_hours'], dict(flops='.3g', train_hours='.2f')))
     try: summary = study.plan()
     except StudyStopped as e: raise SystemExit(f'lvf_study: error: {e}') from None
     print(json.dumps({k: v for k, v in summary.items() if k != 'report'}, indent=1))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb #de489508
 from __future__ import annotations
-import json, math, time
+import inspect, json, math, time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import atomic_write, file_sha256, load_h5, run_cli, split
+from .data import atomic_write, config_parser, file_sha256, load_h5, split
 from .flops import FlopLedger, append_jsonl, flops_forward, flops_train_step, read_jsonl
 from .lora import apply_lora, lora_state_dict, save_adapter, set_lora_state
 from .model import head_logits, library_versions, load_model
@@ -265,7 +265,7 @@ def _loop(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, sta
         append_jsonl(out / 'metrics.jsonl', row)
         if (step + 1) % c.checkpoint_every == 0 or step + 1 == c.steps:
             ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=step + 1)
-            save_checkpoint(out / 'checkpoint.pt', step + 1, model, opt, sched, **{k: v for k, v in state.items() if k != 'step'})
+            save_checkpoint(out / 'checkpoint.pt', step + 1, model, opt, sched, config=config, **{k: v for k, v in state.items() if k != 'step'})
         bar.set_postfix(loss=f'{loss_sum:.3f}', tok_s=f"{state['tokens'] / max(1e-9, time.time() - t0):.0f}", flops=f"{state['flops']:.2e}")
     return _finish(c, model, info, ledger, out, config, stopped, state, evaluate)
 
@@ -282,7 +282,9 @@ def _finish(c, model, info, ledger, out, config, stopped, state, evaluate) -> di
     if 'val_loss' not in metrics[-1]:  # stopped early: one last validation (the budget check reserved it)
         metrics[-1]['val_loss'] = evaluate(done); _truncate_jsonl(out / 'metrics.jsonl', lambda r: r['step'] < done)
         append_jsonl(out / 'metrics.jsonl', metrics[-1])
-    save_adapter(model, out / 'adapter', info, extra=dict(codec=config['codec'], train_config={k: config[k] for k in asdict(c)}))
+    fractions = list(inspect.signature(split).parameters['fractions'].default)  # what the adapter was trained on, and not
+    save_adapter(model, out / 'adapter', info, extra=dict(codec=config['codec'], train_config={k: config[k] for k in asdict(c)},
+                                                          split=dict(seed=c.split_seed, fractions=fractions), data_sha256=config['data_sha256']))
     _plot_losses(metrics, out / 'loss.png')
     trained = [m for m in metrics if 'train_loss' in m]
     summary = dict(steps=done, stopped=stopped, initial_val_loss=metrics[0]['val_loss'], val_loss=metrics[-1]['val_loss'],
@@ -293,25 +295,14 @@ def _finish(c, model, info, ledger, out, config, stopped, state, evaluate) -> di
     return summary
 
 # %% ../nbs/05_train.ipynb #848ca9b6
-def lvf_train(model:str='embedded', # base model: embedded, tiny, a folder or a hub id
-              data:str='data/lotka_volterra_data.h5', # HDF5 dataset
-              out:str='runs/finetune', # output folder
-              lr:float=1e-4, rank:int=8, alpha:float=16.0, # learning rate, LoRA rank and alpha
-              targets:str='q_proj,v_proj', # LoRA target modules
-              context_length:int=512, stride:int=256, # tokens per window, tokens between windows
-              batch_size:int=4, grad_accum:int=1, steps:int=200, warmup:float=0.1, # batching, length, warm-up fraction
-              schedule:str='cosine', weight_decay:float=0.0, clip:float=1.0, dropout:float=0.0,
-              head:str='alphabet', # logits for the codec's alphabet only (alphabet) or the whole vocabulary (full)
-              decimals:int=2, percentile:float=99.0, target:float=10.0, per_trajectory:bool=False, # codec
-              eval_every:int=50, eval_windows:int=16, checkpoint_every:int=50,
-              budget:float=1e17, flop_convention:str='coursework', # FLOP budget and convention
-              seed:int=0, split_seed:int=0, max_train_trajectories:int=None,
-              dtype:str=None, device:str=None,
-              resume:bool=False): # continue from the last checkpoint in `out`
-    "Fine-tune LoRA adapters of a base model on LLMTIME text (see `TrainConfig`)."
-    kw = {k: v for k, v in locals().items() if k != 'resume'}
-    summary = train(resume=resume, **kw)
+def lvf_train(argv:list[str]|None=None) -> dict:
+    "The `lvf_train` command: fine-tune LoRA adapters; its options are the fields of `TrainConfig` (and `--resume`)."
+    p = config_parser(TrainConfig, 'Fine-tune LoRA adapters of a base model on LLMTIME text.')
+    p.add_argument('--resume', action='store_true', help='continue from the last checkpoint in --out')
+    args = vars(p.parse_args(argv))
+    summary = train(resume=args.pop('resume'), **args)
     print(json.dumps(summary, indent=1))
     return summary
 
-def lvf_train_cli(): run_cli(lvf_train)
+def lvf_train_cli(): lvf_train()
+

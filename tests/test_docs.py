@@ -166,7 +166,7 @@ def chromium():
     return shutil.which('chromium') or pytest.skip("apt-get installed chromium but it is not on PATH")
 
 
-def run_chromium(exe, *args, timeout=120):
+def run_chromium(exe, *args, timeout=300):
     with tempfile.TemporaryDirectory() as profile:
         r = subprocess.run([exe, *CHROMIUM_FLAGS, f'--user-data-dir={profile}', *args], capture_output=True, text=True, timeout=timeout)
     return r
@@ -241,7 +241,7 @@ def served(site):
 
 
 def browser_check(chromium, url, pages):
-    r = run_chromium(chromium, '--virtual-time-budget=30000', '--dump-dom', f"{url}_check.html?pages={','.join(pages)}")
+    r = run_chromium(chromium, '--virtual-time-budget=120000', '--dump-dom', f"{url}_check.html?pages={','.join(pages)}")
     m = re.search(r'<pre id="result">(.*?)</pre>', r.stdout, re.S)
     assert m and m[1] != 'pending', f"the check page did not finish in Chromium: {r.stderr[-1500:]}"
     res = json.loads(html.unescape(m[1]))
