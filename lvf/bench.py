@@ -56,7 +56,7 @@ def benchmarks_dir() -> Path:
     "The folder of the benchmark notebooks (`nbs/benchmarks` of this checkout, or `$LVF_BENCHMARKS`)."
     return Path(os.environ.get('LVF_BENCHMARKS') or Path(lvf.__file__).resolve().parent.parent / 'nbs' / 'benchmarks')
 
-def lvf_bench(name:str='step', # the benchmark notebook nbs/benchmarks/NAME.ipynb
+def lvf_bench(name:str, # the benchmark notebook nbs/benchmarks/NAME.ipynb, e.g. step
               model:str=None): # base model (default: the notebook's, the embedded model)
     "Run a benchmark notebook with papermill; on success the executed notebook replaces the source."
     import papermill as pm
