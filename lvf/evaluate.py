@@ -15,7 +15,7 @@ from scipy.optimize import least_squares
 
 import lvf
 from .data import atomic_write, file_sha256, load_h5, lv_rhs, run_cli, split
-from .forecast import Forecast, adapter_codec, forecast, load_forecaster
+from .forecast import Forecast, adapter_codec, adapter_config, forecast, load_forecaster
 from .model import library_versions
 from .tokenizer import Codec
 
@@ -24,7 +24,7 @@ __all__ = ['VARS', 'LV_BOUNDS', 'BASELINES', 'STYLES', 'COLORS', 'FIGURES', 'poi
            'coverage', 'paired_bootstrap', 'skill_score', 'persistence', 'linear_ar', 'lv_solve', 'lv_guess', 'fit_lv',
            'physics', 'Predictions', 'run_baselines', 'check_protocol', 'predict', 'score', 'metrics_table',
            'plot_forecasts', 'plot_error_vs_horizon', 'plot_error_distributions', 'write_results', 'evaluate',
-           'trained_on', 'run_eval', 'eval_cli', 'lvf_eval']
+           'run_eval', 'eval_cli', 'lvf_eval']
 
 # %% ../nbs/07_evaluate.ipynb #e09faa2d
 VARS = ('prey', 'predator')
@@ -331,11 +331,6 @@ def _select(path, split_name:str, n:int|None, split_seed:int=0):
     idx = idx[:n]
     return trajectories[idx], time, idx, trajectories[parts.train]
 
-def trained_on(adapter) -> dict:
-    "The training config saved with an adapter (`train_config` in its adapter_config.json); {} if none or no adapter."
-    cfg = Path(adapter) / 'adapter_config.json' if adapter is not None else None
-    return (json.loads(cfg.read_text()).get('train_config') or {}) if cfg is not None and cfg.exists() else {}
-
 def _codec(adapter, decimals:int|None, train:np.ndarray) -> Codec:
     "The adapter's codec if it saved one (checking `decimals` against it), else one fitted on `train`."
     saved = adapter_codec(adapter) if adapter is not None else None
@@ -351,7 +346,7 @@ def run_eval(model:str='embedded', adapter=None, data='data/lotka_volterra_data.
              dtype=None, ledger=None, out=None, json_path=None, figures:bool=True, progress:bool=True) -> dict:
     "Evaluate base model `model` (+ `adapter`) on `n` trajectories of `split` of `data`; writes `out/metrics.json` or `json_path` and figures."
     t0 = perf_counter()
-    split_seed = trained_on(adapter).get('split_seed', 0)  # an adapter is scored on its own split, never on its training data
+    split_seed = (adapter_config(adapter).get('train_config') or {}).get('split_seed', 0)  # an adapter is scored on its own split, never on its training data
     if adapter is not None and split in ('train', 'all'):
         raise ValueError(f"{adapter} was trained on the train split (split_seed={split_seed}); evaluate it on 'val' or 'test'")
     trajectories, t, idx, train = _select(data, split, n, split_seed)

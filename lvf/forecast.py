@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_forecast.ipynb #eb8e62c4
 from __future__ import annotations
-import json, time, warnings
+import inspect, json, time, warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -20,12 +20,13 @@ from .data import atomic_write, file_sha256, load_h5, run_cli
 from .flops import Arch, arch_dims, flops_generate
 from .lora import load_adapter, lora_layers
 from .model import head_logits, load_model
-from .tokenizer import ALPHABET, Codec, alphabet_ids, head_ids, steps_that_fit
+from .tokenizer import ALPHABET, HEAD_SIZE, Codec, alphabet_ids, head_ids, steps_that_fit
 
 # %% auto #0
 __all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'context_texts', 'chat_prompt', 'StepGrammar', 'constrain', 'choose', 'StepCounter',
            'left_pad', 'kv_cache_kwargs', 'generate', 'Forecast', 'batch_flops', 'forecast', 'context_steps_for_tokens',
-           'adapter_codec', 'load_forecaster', 'write_forecasts', 'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
+           'adapter_config', 'adapter_codec', 'load_forecaster', 'write_forecasts', 'forecast_file', 'lvf_forecast',
+           'lvf_forecast_cli']
 
 # %% ../nbs/06_forecast.ipynb #a212d01d
 def context_texts(codec:Codec, trajectories:np.ndarray, context_steps:int) -> tuple[list[str], np.ndarray]:
@@ -125,11 +126,12 @@ def left_pad(prompts:list[list[int]], pad_id:int, device='cpu') -> tuple[torch.T
     return ids, mask
 
 # %% ../nbs/06_forecast.ipynb #6f0a0002
+@lru_cache(maxsize=None)
+def _takes_cache(cls) -> bool: return 'cache' in inspect.signature(cls.forward).parameters  # once per model class
+
 def kv_cache_kwargs(model, out) -> dict:
     "The keyword that feeds `out`'s KV cache back into `model`: `cache` in transformers ≥ 5.2x, `past_key_values` before."
-    import inspect
-    if 'cache' in inspect.signature(model.forward).parameters: return dict(cache=out.cache)
-    return dict(past_key_values=out.past_key_values)
+    return dict(cache=out.cache) if _takes_cache(type(model)) else dict(past_key_values=out.past_key_values)
 
 
 # %% ../nbs/06_forecast.ipynb #dd14b5c2
@@ -253,7 +255,7 @@ def forecast(model, tokenizer, codec:Codec, trajectories:np.ndarray, # (n, steps
     step_tokens = n_vars * (max_int + 1 + codec.decimals) + n_vars  # longest possible step
     max_new = horizon * step_tokens + 1
     if ledger is not None:
-        hv = len(ALPHABET) + 1 if constrained and head == 'alphabet' else None
+        hv = HEAD_SIZE if constrained and head == 'alphabet' else None
         worst = sum(batch_flops(model, len(b), max(len(prompts[i]) for i in b), max_new, hv) for b in _batches(order, batch_size))
         if not ledger.can_afford(worst): raise ValueError(f"forecast may need up to {worst:.3g} FLOPs; the ledger has {ledger.remaining:.3g} left")
     return _run(model, tokenizer, codec, prompts, alphas, order, locals())
@@ -304,15 +306,18 @@ def context_steps_for_tokens(tokenizer, codec:Codec, trajectories:np.ndarray, n_
     return steps
 
 # %% ../nbs/06_forecast.ipynb #d7cddb14
+def adapter_config(path) -> dict:
+    "The contents of an adapter folder's adapter_config.json; {} if `path` is None or has none."
+    cfg = Path(path) / 'adapter_config.json' if path is not None else None
+    return json.loads(cfg.read_text()) if cfg is not None and cfg.exists() else {}
+
 def adapter_codec(path) -> Codec|None:
     "The codec an adapter was trained with, from its folder (`codec.json` or `adapter_config.json`), or None."
     path = Path(path)
     if (path / 'codec.json').exists(): return Codec.from_dict(json.loads((path / 'codec.json').read_text()))
-    cfg = path / 'adapter_config.json'
-    if cfg.exists():
-        d = json.loads(cfg.read_text())
-        c = d.get('codec') or (d.get('extra') or {}).get('codec')
-        if c: return Codec.from_dict(c)
+    d = adapter_config(path)
+    c = d.get('codec') or (d.get('extra') or {}).get('codec')
+    if c: return Codec.from_dict(c)
     return None
 
 # %% ../nbs/06_forecast.ipynb #ec4752cd
@@ -326,11 +331,6 @@ def load_forecaster(name:str='embedded', adapter=None, dtype=None, device=None):
     return model, tok, info
 
 # %% ../nbs/06_forecast.ipynb #6f0b0002
-def _base_of(adapter) -> str|None:
-    "The base model an adapter was trained on (`base_name` in its adapter_config.json), or None."
-    cfg = Path(adapter) / 'adapter_config.json' if adapter is not None else None
-    return json.loads(cfg.read_text()).get('base_name') if cfg is not None and cfg.exists() else None
-
 def write_forecasts(path, fc:Forecast, times:np.ndarray, attrs:dict) -> Path:
     "Atomically write forecast `fc` (and its future `times`) to HDF5 file `path`, with `attrs` as file attributes."
     with atomic_write(path) as tmp, h5py.File(tmp, 'w') as f:
@@ -357,7 +357,7 @@ def forecast_file(data, # HDF5 file in the field's format; only the contexts are
     T = trajectories.shape[1]
     context_steps = T if context_steps is None else context_steps
     if not 1 <= context_steps <= T: raise ValueError(f"{data}: context_steps={context_steps}, but its trajectories have {T} steps")
-    lm, tok, info = load_forecaster(model or _base_of(adapter) or 'embedded', adapter, dtype=dtype)
+    lm, tok, info = load_forecaster(model or adapter_config(adapter).get('base_name') or 'embedded', adapter, dtype=dtype)
     codec = (adapter_codec(adapter) if adapter is not None else None) or Codec().fit(trajectories[:, :context_steps])
     fc = forecast(lm, tok, codec, trajectories[:, :context_steps], context_steps, horizon, batch_size=batch_size,
                   samples=samples, seed=seed, progress=progress)

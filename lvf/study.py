@@ -11,12 +11,12 @@ import lvf
 from .data import atomic_write, load_h5, run_cli
 from .flops import FlopLedger, flops_generate, flops_train_step, load_arch
 from .model import library_versions, load_model
-from .tokenizer import ALPHABET
+from .tokenizer import HEAD_SIZE
 
 # %% auto #0
-__all__ = ['PRESETS', 'FATAL_ERRORS', 'HEAD_SIZE', 'read_record', 'write_record', 'experiments_dir', 'StudyStopped', 'run_error',
-           'error_line', 'execute_run', 'estimate_flops', 'finetune_params', 'best', 'Study', 'lvf_study',
-           'lvf_study_cli', 'load_runs', 'md_table', 'run_rows']
+__all__ = ['PRESETS', 'FATAL_ERRORS', 'read_record', 'write_record', 'experiments_dir', 'StudyStopped', 'run_error', 'error_line',
+           'execute_run', 'estimate_flops', 'finetune_params', 'best', 'Study', 'lvf_study', 'lvf_study_cli',
+           'load_runs', 'md_table', 'run_rows']
 
 # %% ../nbs/08_study.ipynb #714ebed7
 PRESETS = {
@@ -99,8 +99,6 @@ def execute_run(name:str, notebook:str, params:dict, run_dir, log=print) -> dict
 
 
 # %% ../nbs/08_study.ipynb #c8148695
-HEAD_SIZE = len(ALPHABET) + 1  # the alphabet head's tokens: 13 characters and the end token
-
 def estimate_flops(kind:str, p:dict, arch:dict) -> float:
     "FLOPs a run of `kind` ('baseline', 'finetune', or 'eval': one forecast pass) with parameters `p` should spend (coursework convention)."
     tokens_per_step = 2 * (p['decimals'] + 2) + 2  # two values 'x.dd' + ',' + ';' (values ≥ 10 cost one more)

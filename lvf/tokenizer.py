@@ -11,8 +11,8 @@ from typing import NamedTuple
 import numpy as np
 
 # %% auto #0
-__all__ = ['ALPHABET', 'fit_alpha', 'encode', 'encode_steps', 'Decoded', 'decode', 'Codec', 'tokenize_steps', 'alphabet_ids',
-           'head_ids', 'steps_that_fit', 'token_windows']
+__all__ = ['ALPHABET', 'HEAD_SIZE', 'fit_alpha', 'encode', 'encode_steps', 'Decoded', 'decode', 'Codec', 'tokenize_steps',
+           'alphabet_ids', 'head_ids', 'steps_that_fit', 'token_windows']
 
 # %% ../nbs/02_tokenizer.ipynb #89902690
 def fit_alpha(values:np.ndarray, percentile:float=99.0, target:float=10.0) -> float:
@@ -112,6 +112,8 @@ def alphabet_ids(tokenizer) -> list[int]:
             raise ValueError(f"the tokenizer has no single token for {c!r} (it encodes to {enc}): the alphabet head needs one")
         ids.append(enc[0])
     return ids
+
+HEAD_SIZE = len(ALPHABET) + 1  # the alphabet head's tokens: the 13 characters and the end token
 
 def head_ids(tokenizer) -> list[int]:
     "The alphabet head's tokens: the 13 characters of `ALPHABET`, then the end-of-text token."
