@@ -15,8 +15,8 @@ from .tokenizer import HEAD_SIZE
 
 # %% auto #0
 __all__ = ['PRESETS', 'FATAL_ERRORS', 'read_record', 'write_record', 'experiments_dir', 'StudyStopped', 'run_error', 'error_line',
-           'execute_run', 'estimate_flops', 'finetune_params', 'best', 'Study', 'lvf_study', 'lvf_study_cli',
-           'load_runs', 'md_table', 'run_rows']
+           'execute_run', 'estimate_flops', 'finetune_params', 'best', 'has_choice', 'baseline_splits', 'Study',
+           'lvf_study', 'lvf_study_cli', 'load_runs', 'md_table', 'run_rows']
 
 # %% ../nbs/08_study.ipynb #714ebed7
 PRESETS = {
@@ -29,6 +29,9 @@ PRESETS = {
     'quick': dict(model='embedded', n_eval=16, context_steps=20, horizon=10, lrs=[1e-4, 1e-3], ranks=[8], decimals=[2],
                   context_lengths=[128], grid_context=128, steps=12, final_steps=24, batch_size=4, eval_batch_size=16,
                   max_train_trajectories=40, eval_windows=8, budget=1e17),
+    'cpu': dict(model='embedded', n_eval=50, context_steps=50, horizon=20, lrs=[5e-4], ranks=[8], decimals=[2],
+                context_lengths=[512], grid_context=512, steps=120, final_steps=120, batch_size=4, eval_batch_size=25,
+                max_train_trajectories=None, eval_windows=16, budget=1e17),
     'coursework': dict(model='embedded', n_eval=100, context_steps=50, horizon=20, lrs=[1e-5, 5e-5, 1e-4], ranks=[2, 4, 8],
                        decimals=[2, 3], context_lengths=[128, 512, 768], grid_context=512, steps=500, final_steps=8000,
                        batch_size=4, eval_batch_size=16, max_train_trajectories=None, eval_windows=64, budget=1e17),
@@ -106,7 +109,8 @@ def estimate_flops(kind:str, p:dict, arch:dict) -> float:
     head = HEAD_SIZE if p.get('head', 'alphabet') == 'alphabet' else None  # the alphabet head (05_train, 06_forecast) unless 'full'
     gen = flops_generate(arch, p['eval_batch_size'], prompt, p['horizon'] * tokens_per_step, p.get('rank', 0), head_vocab=head).total
     evals = gen * -(-p['n_eval'] // p['eval_batch_size'])
-    if kind in ('baseline', 'eval'): return evals * (2 if kind == 'baseline' else 1)  # the baseline forecasts val and test
+    if kind == 'eval': return evals
+    if kind == 'baseline': return evals * len(p.get('splits', ('val', 'test')))  # the baseline forecasts each of its splits
     train = flops_train_step(arch, p['batch_size'], p['context_length'], p['rank'], head_vocab=head).total * p['steps']
     return train * 1.05 + evals  # 5%: validation passes during training
 
@@ -126,6 +130,14 @@ def best(records:list[dict]) -> dict|None:
     done = [r for r in records if r and r.get('status') == 'finished' and r['notebook'] == 'finetune.ipynb']
     key = lambda r: (r['result']['metrics']['mae'], r['result']['train'].get('val_loss') or 0)
     return min(done, key=key) if done else None
+
+def has_choice(p:dict) -> bool:
+    "Whether preset `p` leaves settings to choose on validation: several lrs × ranks, decimals or contexts."
+    return len(p['lrs']) * len(p['ranks']) > 1 or len(p['decimals']) > 1 or set(p['context_lengths']) != {p['grid_context']}
+
+def baseline_splits(p:dict) -> list[str]:
+    "The splits the untrained model is scored on: validation only where fine-tuning runs are compared there."
+    return ['val', 'test'] if has_choice(p) else ['test']
 
 # %% ../nbs/08_study.ipynb #46da1e76
 class Study:
@@ -197,14 +209,15 @@ def _step_seconds(context_length:int) -> float|None:
 def _study_estimate(self:Study) -> list[dict]:
     "The plan's stages: runs, steps, context, estimated FLOPs (upper bound) and, where measured here, training hours."
     p, r_max, c_max = self.p, max(self.p['ranks']), max(self.p['context_lengths'] + [self.p['grid_context']])
-    stages = [('baseline', 1, 0, 0, 0), ('grid', len(p['lrs']) * len(p['ranks']), p['steps'], p['grid_context'], r_max),
-              ('decimals', len(p['decimals']) - 1, p['steps'], p['grid_context'], r_max),
-              *[('context', 1, p['steps'], c, r_max) for c in p['context_lengths'] if c != p['grid_context']],
+    choose = has_choice(p)
+    stages = [('baseline', 1, 0, 0, 0), ('grid', choose * len(p['lrs']) * len(p['ranks']), p['steps'], p['grid_context'], r_max),
+              ('decimals', choose * (len(p['decimals']) - 1), p['steps'], p['grid_context'], r_max),
+              *[('context', choose, p['steps'], c, r_max) for c in p['context_lengths'] if c != p['grid_context']],
               ('final', 1, p['final_steps'], c_max, r_max)]
     rows = []
     for stage, n, steps, ctx, r in stages:
         if not n: continue
-        q = {**p, 'decimals': max(p['decimals']), 'rank': r, 'context_length': ctx, 'steps': steps}
+        q = {**p, 'decimals': max(p['decimals']), 'rank': r, 'context_length': ctx, 'steps': steps, 'splits': baseline_splits(p)}
         each = estimate_flops('baseline' if stage == 'baseline' else 'finetune', q, self.arch)
         sec = _step_seconds(ctx) if steps else None
         rows.append(dict(stage=stage, runs=n, steps=steps or None, context=ctx or None, flops=n * each,
@@ -220,9 +233,12 @@ def _study_plan(self:Study) -> dict:
     p, data = self.p, self.data
     self.check()
     base = dict(model=p['model'], data=data, n_eval=p['n_eval'], context_steps=p['context_steps'], horizon=p['horizon'],
-                decimals=p['decimals'][0], eval_batch_size=p['eval_batch_size'])
+                decimals=p['decimals'][0], eval_batch_size=p['eval_batch_size'], splits=baseline_splits(p))
     self.run('baseline', 'baseline.ipynb', base, 'baseline')
     grid = [finetune_params(p, data, lr, r, p['grid_context'], p['decimals'][0], p['steps'], 'val') for lr, r in itertools.product(p['lrs'], p['ranks'])]
+    if not has_choice(p):  # one setting: nothing to choose on validation, so straight to the final run
+        self.run('final_' + _run_name(grid[0]), 'finetune.ipynb', dict(grid[0], steps=p['final_steps'], eval_split='test'), 'finetune')
+        return self._report()
     for fp in grid: self.run('grid_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune')
     b = best(self.records.values())
     if b is None: return self._report('no grid run finished')
@@ -247,7 +263,7 @@ def _study_report(self:Study, note:str='') -> dict:
 Study._report = _study_report
 
 # %% ../nbs/08_study.ipynb #2cf435c6
-def lvf_study(preset:str='quick', # micro (tiny model, tests), smoke (embedded, minutes), quick (CPU, ~20 min) or coursework (GPU)
+def lvf_study(preset:str='quick', # micro (tiny model, tests), smoke (embedded, minutes), quick (CPU, ≤20 min), cpu (CPU, 1–2 h) or coursework (GPU)
               model:str=None, # base model (default: the preset's, i.e. embedded)
               out:str='runs', # studies are written to OUT/NAME
               name:str=None, # study name (default: the preset's name)
