@@ -15,8 +15,9 @@ from fastcore.script import anno_parser, call_parse
 from scipy.integrate import solve_ivp
 
 # %% auto #0
-__all__ = ['PARAM_RANGES', 'lv_rhs', 'sample_params', 'integrate', 'simulate', 'summarize', 'validate', 'atomic_write', 'save_h5',
-           'load_h5', 'h5_attrs', 'file_sha256', 'Split', 'split', 'lvf_data', 'run_cli', 'config_parser']
+__all__ = ['PARAM_RANGES', 'BAD_INPUT', 'lv_rhs', 'sample_params', 'integrate', 'simulate', 'summarize', 'validate',
+           'atomic_write', 'save_h5', 'load_h5', 'h5_attrs', 'file_sha256', 'Split', 'split', 'lvf_data', 'run_cli',
+           'cli_errors', 'config_parser']
 
 # %% ../nbs/00_data.ipynb #783667a4
 def lv_rhs(t, z, a, b, d, g, K):
@@ -175,6 +176,22 @@ def run_cli(func, argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = vars(anno_parser(func).parse_args([_underscore_option(a) for a in argv]))
     return func(**{k: v for k, v in args.items() if k not in ('pdb', 'xtra')})  # options fastcore adds for itself
+
+# %% ../nbs/00_data.ipynb #0c0e0002
+BAD_INPUT = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)
+
+def cli_errors(tool:str, func, *args, resume_hint:str|None=None, **kwargs):
+    "Call `func(*args, **kwargs)` for console script `tool`; errors become one line on stderr and an exit status (2 bad input, 1 failed, 130 Ctrl-C)."
+    try: return func(*args, **kwargs)
+    except KeyboardInterrupt:
+        print(f"{tool}: interrupted" + (f"; {resume_hint}" if resume_hint else ''), file=sys.stderr); sys.exit(130)
+    except Exception as e:
+        if os.environ.get('LVF_DEBUG'): raise
+        bad = isinstance(e, BAD_INPUT)
+        msg = ' '.join(str(e).split()) if bad else f"{type(e).__name__}: {' '.join(str(e).split())}"
+        print(f"{tool}: error: {msg}" + ('' if bad else ' (LVF_DEBUG=1 shows the traceback)'), file=sys.stderr)
+        sys.exit(2 if bad else 1)
+
 
 # %% ../nbs/00_data.ipynb #0c0f0002
 def _arg_type(anno):

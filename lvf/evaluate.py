@@ -20,11 +20,11 @@ from .model import library_versions
 from .tokenizer import Codec
 
 # %% auto #0
-__all__ = ['VARS', 'LV_BOUNDS', 'BASELINES', 'STYLES', 'COLORS', 'FIGURES', 'point_metrics', 'metrics', 'fill_forward', 'crps',
-           'coverage', 'paired_bootstrap', 'skill_score', 'persistence', 'linear_ar', 'lv_solve', 'lv_guess', 'fit_lv',
-           'physics', 'Predictions', 'run_baselines', 'check_protocol', 'predict', 'score', 'metrics_table',
-           'plot_forecasts', 'plot_error_vs_horizon', 'plot_error_distributions', 'write_results', 'evaluate',
-           'run_eval', 'eval_cli', 'lvf_eval']
+__all__ = ['VARS', 'CLASSICAL', 'LV_BOUNDS', 'BASELINES', 'STYLES', 'COLORS', 'FIGURES', 'point_metrics', 'metrics',
+           'fill_forward', 'crps', 'coverage', 'paired_bootstrap', 'skill_score', 'persistence', 'linear_ar',
+           'classical', 'lv_solve', 'lv_guess', 'fit_lv', 'physics', 'Predictions', 'run_baselines', 'check_protocol',
+           'predict', 'score', 'metrics_table', 'complete_baselines', 'plot_forecasts', 'plot_error_vs_horizon',
+           'plot_error_distributions', 'write_results', 'evaluate', 'run_eval', 'eval_cli', 'lvf_eval']
 
 # %% ../nbs/07_evaluate.ipynb #e09faa2d
 VARS = ('prey', 'predator')
@@ -107,6 +107,21 @@ def linear_ar(context:np.ndarray, horizon:int, order:int=8, log:bool=True) -> np
         f = np.exp(np.minimum(f, np.log(top))) - eps if log else f
     return np.clip(np.nan_to_num(f, nan=0.0, posinf=0.0), 0, top)
 
+# %% ../nbs/07_evaluate.ipynb #c1a55102
+CLASSICAL = ('arima', 'ets')
+
+def classical(context:np.ndarray, horizon:int, method:str='arima') -> np.ndarray:
+    "Forecast `(n, horizon, v)` with statsforecast's AutoARIMA (`method='arima'`) or AutoETS (`'ets'`), fitted to each variable of each `context` `(n, C, v)`."
+    if method not in CLASSICAL: raise ValueError(f"unknown classical method {method!r}: choose from {list(CLASSICAL)}")
+    context = np.asarray(context, np.float64)
+    if context.shape[1] < 4: raise ValueError(f"the {method} baseline needs ≥ 4 context steps, got {context.shape[1]}")
+    from statsforecast.models import AutoARIMA, AutoETS  # here, not at the top: importing statsforecast takes seconds
+    make = dict(arima=AutoARIMA, ets=AutoETS)[method]
+    f = np.array([[make(season_length=1).forecast(y=series, h=horizon)['mean'] for series in c.T] for c in context])  # (n, v, h)
+    top = 10 * context.max((1, 2))[:, None, None]
+    return np.clip(np.nan_to_num(f.transpose(0, 2, 1), nan=0.0, posinf=0.0), 0, top)
+
+
 # %% ../nbs/07_evaluate.ipynb #5e998c53
 LV_BOUNDS = (np.array([1e-3, 1e-3, 1e-3, 1e-3, 0.0, 1e-6, 1e-6]),   # a, b, d, g, 1/K, x0, y0
              np.array([5.0, 5.0, 5.0, 5.0, 5.0, 1e3, 1e3]))
@@ -171,7 +186,7 @@ def physics(context:np.ndarray, time:np.ndarray, horizon:int, restarts:int=3, se
     return lv_solve(np.array(thetas), t)[:, C:]
 
 # %% ../nbs/07_evaluate.ipynb #ed9f4759
-BASELINES = ('persistence', 'linear', 'physics')
+BASELINES = ('persistence', 'linear', 'arima', 'ets', 'physics')
 
 @dataclass
 class Predictions:
@@ -192,6 +207,7 @@ class Predictions:
 def run_baselines(context:np.ndarray, time:np.ndarray, horizon:int, baselines=BASELINES) -> tuple[dict, dict]:
     "Point forecasts `(n, horizon, v)` and wall seconds of each named baseline."
     fns = dict(persistence=lambda: persistence(context, horizon), linear=lambda: linear_ar(context, horizon),
+               arima=lambda: classical(context, horizon, 'arima'), ets=lambda: classical(context, horizon, 'ets'),
                physics=lambda: physics(context, time, horizon))
     if unknown := set(baselines) - set(fns): raise ValueError(f"unknown baselines {sorted(unknown)}: choose from {list(fns)}")
     points, seconds = {}, {}
@@ -254,8 +270,22 @@ def metrics_table(m:dict, digits:int=4) -> str:
              '|---|' + '---:|' * (len(cols) + 1)]
     return '\n'.join(lines + [f'| {name} | ' + ' | '.join(fmt(r[c]) for c in cols) + f' | {ps} |' for name, r, ps in rows])
 
+# %% ../nbs/07_evaluate.ipynb #c1a55109
+def complete_baselines(m:dict, data, baselines=BASELINES) -> dict:
+    "`m` (from `score`) with each of `baselines` it lacks scored on its own trajectories, `m['indices']` of the file `data`."
+    missing = [b for b in baselines if b not in m.get('baselines', {})]
+    if not missing: return m
+    trajectories, time = load_h5(data)
+    traj = np.asarray(trajectories[m['indices']], np.float64)
+    C, H = m['context_steps'], m['horizon']
+    points, seconds = run_baselines(traj[:, :C], time, H, missing)
+    added = {k: dict(point_metrics(v, traj[:, C:C + H]), wall_s=seconds[k]) for k, v in points.items()}
+    return dict(m, baselines={**m.get('baselines', {}), **added})
+
+
 # %% ../nbs/07_evaluate.ipynb #79514495
-STYLES = dict(model=dict(ls='--', lw=2), persistence=dict(ls=':', lw=1), linear=dict(ls='-.', lw=1), physics=dict(ls=(0, (1, 1)), lw=1.5))
+STYLES = dict(model=dict(ls='--', lw=2), persistence=dict(ls=':', lw=1), linear=dict(ls='-.', lw=1),
+              arima=dict(ls=(0, (5, 2)), lw=1), ets=dict(ls=(0, (3, 1, 1, 1, 1, 1)), lw=1), physics=dict(ls=(0, (1, 1)), lw=1.5))
 COLORS = ('tab:blue', 'tab:orange')
 
 def plot_forecasts(p:Predictions, which=None, methods=None):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_study.ipynb #115486e1
 from __future__ import annotations
-import copy, itertools, json, os, re, time, traceback
+import copy, itertools, json, math, os, re, time, traceback
 from pathlib import Path
 
 import lvf
@@ -22,19 +22,20 @@ __all__ = ['PRESETS', 'FATAL_ERRORS', 'read_record', 'write_record', 'experiment
 PRESETS = {
     'micro': dict(model='tiny', n_eval=3, context_steps=10, horizon=4, lrs=[3e-3, 1e-2], ranks=[2], decimals=[2, 3],
                   context_lengths=[64, 96], grid_context=64, steps=4, final_steps=6, batch_size=4, eval_batch_size=4,
-                  max_train_trajectories=8, eval_windows=4, budget=1e17),
+                  max_train_trajectories=8, eval_windows=4, final_samples=3, sample_n=2, budget=1e17),
     'smoke': dict(model='embedded', n_eval=2, context_steps=10, horizon=3, lrs=[1e-3], ranks=[8], decimals=[2],
                   context_lengths=[64], grid_context=64, steps=2, final_steps=2, batch_size=2, eval_batch_size=2,
-                  max_train_trajectories=4, eval_windows=2, budget=1e17),
+                  max_train_trajectories=4, eval_windows=2, final_samples=2, sample_n=2, budget=1e17),
     'quick': dict(model='embedded', n_eval=16, context_steps=20, horizon=10, lrs=[1e-4, 1e-3], ranks=[8], decimals=[2],
                   context_lengths=[128], grid_context=128, steps=12, final_steps=24, batch_size=4, eval_batch_size=16,
-                  max_train_trajectories=40, eval_windows=8, budget=1e17),
+                  max_train_trajectories=40, eval_windows=8, final_samples=4, sample_n=8, budget=1e17),
     'cpu': dict(model='embedded', n_eval=50, context_steps=50, horizon=20, lrs=[5e-4], ranks=[8], decimals=[2],
                 context_lengths=[512], grid_context=512, steps=120, final_steps=120, batch_size=4, eval_batch_size=25,
-                max_train_trajectories=None, eval_windows=16, budget=1e17),
+                max_train_trajectories=None, eval_windows=16, final_samples=4, sample_n=25, budget=1e17),
     'coursework': dict(model='embedded', n_eval=100, context_steps=50, horizon=20, lrs=[1e-5, 5e-5, 1e-4], ranks=[2, 4, 8],
                        decimals=[2, 3], context_lengths=[128, 512, 768], grid_context=512, steps=500, final_steps=8000,
-                       batch_size=4, eval_batch_size=16, max_train_trajectories=None, eval_windows=64, budget=1e17),
+                       batch_size=4, eval_batch_size=16, max_train_trajectories=None, eval_windows=64, final_samples=10,
+                       sample_n=100, budget=1e17),
 }
 
 # %% ../nbs/08_study.ipynb #3c41c5d8
@@ -108,7 +109,7 @@ def estimate_flops(kind:str, p:dict, arch:dict) -> float:
     prompt = p['context_steps'] * tokens_per_step
     head = HEAD_SIZE if p.get('head', 'alphabet') == 'alphabet' else None  # the alphabet head (05_train, 06_forecast) unless 'full'
     gen = flops_generate(arch, p['eval_batch_size'], prompt, p['horizon'] * tokens_per_step, p.get('rank', 0), head_vocab=head).total
-    evals = gen * -(-p['n_eval'] // p['eval_batch_size'])
+    evals = gen * -(-p['n_eval'] * p.get('samples', 1) // p['eval_batch_size'])  # `samples` paths per trajectory
     if kind == 'eval': return evals
     if kind == 'baseline': return evals * len(p.get('splits', ('val', 'test')))  # the baseline forecasts each of its splits
     train = flops_train_step(arch, p['batch_size'], p['context_length'], p['rank'], head_vocab=head).total * p['steps']
@@ -125,11 +126,13 @@ def finetune_params(preset:dict, data:str, lr:float, rank:int, context_length:in
                 stride=context_length // 2, decimals=decimals, steps=steps, eval_split=split)
 
 # %% ../nbs/08_study.ipynb #642959c5
-def best(records:list[dict]) -> dict|None:
-    "The finished finetune record with the lowest validation MAE."
+def best(records:list[dict], by:str='val_loss') -> dict|None:
+    "The finished finetune record with the lowest validation NLL (`by='val_loss'`) or validation MAE (`by='mae'`); ties go to the other."
+    if by not in ('val_loss', 'mae'): raise ValueError(f"by must be 'val_loss' or 'mae', got {by!r}")
     done = [r for r in records if r and r.get('status') == 'finished' and r['notebook'] == 'finetune.ipynb']
-    key = lambda r: (r['result']['metrics']['mae'], r['result']['train'].get('val_loss') or 0)
-    return min(done, key=key) if done else None
+    nll = lambda r: r['result']['train'].get('val_loss', math.inf) or math.inf
+    mae = lambda r: r['result']['metrics']['mae']
+    return min(done, key=lambda r: (nll(r), mae(r)) if by == 'val_loss' else (mae(r), nll(r))) if done else None
 
 def has_choice(p:dict) -> bool:
     "Whether preset `p` leaves settings to choose on validation: several lrs × ranks, decimals or contexts."
@@ -209,21 +212,22 @@ def _step_seconds(context_length:int) -> float|None:
 def _study_estimate(self:Study) -> list[dict]:
     "The plan's stages: runs, steps, context, estimated FLOPs (upper bound) and, where measured here, training hours."
     p, r_max, c_max = self.p, max(self.p['ranks']), max(self.p['context_lengths'] + [self.p['grid_context']])
-    choose = has_choice(p)
+    choose = int(has_choice(p))
     stages = [('baseline', 1, 0, 0, 0), ('grid', choose * len(p['lrs']) * len(p['ranks']), p['steps'], p['grid_context'], r_max),
               ('decimals', choose * (len(p['decimals']) - 1), p['steps'], p['grid_context'], r_max),
               *[('context', choose, p['steps'], c, r_max) for c in p['context_lengths'] if c != p['grid_context']],
-              ('final', 1, p['final_steps'], c_max, r_max)]
+              ('final', 1, p['final_steps'], c_max, r_max), ('sampled', int(p['final_samples'] > 1), 0, 0, r_max)]
     rows = []
     for stage, n, steps, ctx, r in stages:
         if not n: continue
         q = {**p, 'decimals': max(p['decimals']), 'rank': r, 'context_length': ctx, 'steps': steps, 'splits': baseline_splits(p)}
-        each = estimate_flops('baseline' if stage == 'baseline' else 'finetune', q, self.arch)
+        if stage == 'sampled': q.update(n_eval=p['sample_n'], samples=p['final_samples'])
+        each = estimate_flops(dict(baseline='baseline', sampled='eval').get(stage, 'finetune'), q, self.arch)
         sec = _step_seconds(ctx) if steps else None
         rows.append(dict(stage=stage, runs=n, steps=steps or None, context=ctx or None, flops=n * each,
                          train_hours=None if sec is None else n * steps * sec / 3600))
     rows.append(dict(stage='total', runs=sum(r['runs'] for r in rows), flops=sum(r['flops'] for r in rows),
-                     train_hours=None if any(r['train_hours'] is None for r in rows[1:]) else sum(r['train_hours'] or 0 for r in rows)))
+                     train_hours=None if any(r['train_hours'] is None for r in rows if r['steps']) else sum(r['train_hours'] or 0 for r in rows)))
     return rows
 Study.estimate = _study_estimate
 
@@ -236,22 +240,30 @@ def _study_plan(self:Study) -> dict:
                 decimals=p['decimals'][0], eval_batch_size=p['eval_batch_size'], splits=baseline_splits(p))
     self.run('baseline', 'baseline.ipynb', base, 'baseline')
     grid = [finetune_params(p, data, lr, r, p['grid_context'], p['decimals'][0], p['steps'], 'val') for lr, r in itertools.product(p['lrs'], p['ranks'])]
-    if not has_choice(p):  # one setting: nothing to choose on validation, so straight to the final run
-        self.run('final_' + _run_name(grid[0]), 'finetune.ipynb', dict(grid[0], steps=p['final_steps'], eval_split='test'), 'finetune')
-        return self._report()
-    for fp in grid: self.run('grid_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune')
-    b = best(self.records.values())
+    if not has_choice(p): return self.final(grid[0])  # one setting: nothing to choose on validation
+    # learning rate × rank: on validation NLL (held-out windows, no generation needed to compare them)
+    b = best([self.run('grid_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune') for fp in grid], 'val_loss')
     if b is None: return self._report('no grid run finished')
-    for d in p['decimals'][1:]:
-        fp = dict(b['params'], decimals=d); self.run('grid_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune')
-    b = best(self.records.values())
-    for ctx in p['context_lengths']:
-        fp = dict(b['params'], context_length=ctx, stride=ctx // 2)
-        if _run_name(fp) != _run_name(b['params']): self.run('ctx_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune')
-    b = best(self.records.values())
-    self.run('final_' + _run_name(b['params']), 'finetune.ipynb', dict(b['params'], steps=p['final_steps'], eval_split='test'), 'finetune')
-    return self._report()
+    # decimals, then context: on validation MAE, since token NLLs are not comparable across them (more digits mean
+    # more tokens, each easier to predict; a longer window lowers the NLL per token by itself)
+    cands = [b] + [self.run('grid_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune') for fp in [dict(b['params'], decimals=d) for d in p['decimals'][1:]]]
+    b = best(cands, 'mae')
+    ctxs = [dict(b['params'], context_length=c, stride=c // 2) for c in p['context_lengths']]
+    b = best([b] + [self.run('ctx_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune') for fp in ctxs if _run_name(fp) != _run_name(b['params'])], 'mae')
+    return self.final(b['params'])
 Study.plan = _study_plan
+
+def _study_final(self:Study, params:dict) -> dict:
+    "The final run (setting `params`, `final_steps` steps, scored on test), its sampled paths, then the report."
+    p, name = self.p, 'final_' + _run_name(params)
+    rec = self.run(name, 'finetune.ipynb', dict(params, steps=p['final_steps'], eval_split='test'), 'finetune')
+    if rec and rec['status'] == 'finished' and p['final_samples'] > 1:  # k sampled paths: median, CRPS, interval coverage
+        sp = dict(model=params['model'], adapter=str((self.dir / name / 'adapter').resolve()), data=self.data, n_eval=p['sample_n'],
+                  context_steps=p['context_steps'], horizon=p['horizon'], decimals=params['decimals'],
+                  eval_batch_size=p['eval_batch_size'], samples=p['final_samples'])
+        self.run('sampled_' + name, 'sampled.ipynb', sp, 'eval')
+    return self._report()
+Study.final = _study_final
 
 def _study_report(self:Study, note:str='') -> dict:
     old = read_record(self.dir / 'report')  # the one run that is redone: it reads every finished run, and more may have finished

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb #de489508
 from __future__ import annotations
-import inspect, json, math, time
+import inspect, json, math, shutil, time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -13,15 +13,16 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import atomic_write, config_parser, file_sha256, load_h5, split
+from .data import atomic_write, cli_errors, config_parser, file_sha256, load_h5, split
 from .flops import FlopLedger, append_jsonl, flops_forward, flops_train_step, read_jsonl
 from .lora import apply_lora, lora_state_dict, save_adapter, set_lora_state
 from .model import head_logits, library_versions, load_model
 from .tokenizer import Codec, encode_steps, head_ids, token_windows, tokenize_steps
 
 # %% auto #0
-__all__ = ['TrainConfig', 'make_config', 'make_windows', 'collate', 'batch_indices', 'lr_factor', 'warmup_steps',
-           'save_checkpoint', 'index_in', 'lm_nll', 'eval_loss', 'train', 'lvf_train', 'lvf_train_cli']
+__all__ = ['RESUMABLE_CHANGES', 'TrainConfig', 'make_config', 'make_windows', 'collate', 'batch_indices', 'lr_factor',
+           'warmup_steps', 'save_checkpoint', 'index_in', 'lm_nll', 'eval_loss', 'TrainingDiverged', 'config_changes',
+           'train', 'lvf_train', 'lvf_train_cli']
 
 # %% ../nbs/05_train.ipynb #fd036beb
 @dataclass
@@ -74,7 +75,17 @@ def make_config(**kw) -> TrainConfig:
               (c.head in ('alphabet', 'full'), f"head must be 'alphabet' or 'full', got {c.head!r}"),
               (c.flop_convention in ('coursework', 'standard'), f"unknown flop_convention {c.flop_convention!r}"),
               (0 <= c.warmup <= 0.5, f"warmup is the fraction of the steps spent warming up (0 to 0.5, e.g. 0.1), got {c.warmup}"),
-              (0 <= c.dropout < 1 and c.weight_decay >= 0 and c.clip >= 0, "dropout, weight_decay or clip out of range")]
+              (0 <= c.dropout < 1 and c.weight_decay >= 0 and c.clip >= 0, "dropout, weight_decay or clip out of range"),
+              (1 <= c.decimals <= 6, f"decimals must be 1 to 6, got {c.decimals}"), (c.alpha > 0, f"alpha must be > 0, got {c.alpha}"),
+              (0 < c.percentile <= 100 and c.target > 0, f"percentile must be in (0, 100] and target > 0, got {c.percentile}, {c.target}"),
+              (c.max_train_trajectories is None or c.max_train_trajectories >= 1,
+               f"max_train_trajectories must be ≥ 1 (or None for the whole training split), got {c.max_train_trajectories}"),
+              (min(c.eval_every, c.checkpoint_every, c.eval_windows) >= 1,
+               f"eval_every, checkpoint_every and eval_windows must be ≥ 1, got {c.eval_every}, {c.checkpoint_every}, {c.eval_windows}"),
+              (min(c.seed, c.split_seed) >= 0, f"seed and split_seed must be ≥ 0, got {c.seed}, {c.split_seed}"),
+              (c.dtype in (None, 'float32', 'bfloat16'), f"dtype must be 'float32' or 'bfloat16', got {c.dtype!r}"),
+              (c.device is None or not c.device.startswith('cuda') or torch.cuda.is_available(),
+               f"device {c.device!r} was asked for, but torch finds no CUDA GPU here")]
     for ok, msg in checks:
         if not ok: raise ValueError(msg)
     return c
@@ -168,7 +179,11 @@ def eval_loss(model, windows:list[np.ndarray], pad_id:int, batch_size:int, devic
 def _prepare(c:TrainConfig):
     "Load data, model, codec and windows for config `c`, checking inputs before any training work."
     trajectories, _ = load_h5(c.data)
+    if trajectories.shape[1] < 2: raise ValueError(f"{c.data}: trajectories have {trajectories.shape[1]} time step; training needs at least 2")
     parts = split(len(trajectories), seed=c.split_seed)
+    if not len(parts.train) or not len(parts.val):
+        raise ValueError(f"{c.data}: {len(trajectories)} trajectories leave {len(parts.train)} for training and {len(parts.val)} for "
+                         f"validation (split_seed={c.split_seed}); training needs both")
     train_idx = parts.train[:c.max_train_trajectories] if c.max_train_trajectories else parts.train
     model, tok, info = load_model(c.model, dtype=c.dtype, device=c.device)
     codec = Codec(c.decimals, c.percentile, c.target, c.per_trajectory).fit(trajectories[parts.train])
@@ -190,13 +205,37 @@ def _plot_losses(metrics:list[dict], path) -> None:
     plt.close(fig)
 
 # %% ../nbs/05_train.ipynb #c4b3d86b
-def train(resume:bool=False, progress:bool=True, **kw) -> dict:
+class TrainingDiverged(RuntimeError):
+    "Training met a non-finite loss or gradient and stopped (its summary says so; no adapter is saved)."
+
+RESUMABLE_CHANGES = ('budget', 'out', 'device')  # what may differ on resume: a limit and where the run lives or computes
+
+def config_changes(saved:dict, c:TrainConfig) -> list[str]:
+    "The fields of `c` that differ from the `saved` run config (`config.json`), as 'name: old → new', ignoring `RESUMABLE_CHANGES`."
+    new = json.loads(json.dumps(asdict(c), default=list))  # tuples become lists, as in the saved JSON
+    return [f"{k}: {saved.get(k)!r} → {v!r}" for k, v in new.items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+
+def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> dict:
     "Fine-tune LoRA adapters per `TrainConfig(**kw)`; writes adapter, logs and figures to `out`; returns the summary."
-    c = make_config(**kw)
-    out = Path(c.out); out.mkdir(parents=True, exist_ok=True)
+    c, saved = make_config(**kw), None
+    out = Path(c.out)
     ckpt_path, metrics_path, ledger_path = out / 'checkpoint.pt', out / 'metrics.jsonl', out / 'flops.jsonl'
-    if (out / 'summary.json').exists() and not resume: raise ValueError(f"{out} holds a finished run; pass resume=True or choose another out")
+    if out.exists() and not out.is_dir(): raise ValueError(f"out {out} is a file; give a folder")
+    if (out / 'summary.json').exists() and not resume and not overwrite:
+        raise ValueError(f"{out} holds a finished run; choose another out, or pass overwrite=True (--overwrite) to replace it")
+    if not resume and not overwrite and (ckpt_path.exists() or metrics_path.exists()):
+        raise ValueError(f"{out} holds an unfinished run: pass resume=True (--resume) to continue it, "
+                         "or overwrite=True (--overwrite) to delete it and start again")
+    if resume and (out / 'config.json').exists():  # compared before anything is written: a refused resume changes nothing
+        try: saved = json.loads((out / 'config.json').read_text())
+        except ValueError as e: raise ValueError(f"{out / 'config.json'} is not valid JSON ({e}); start the run again with overwrite=True") from None
+        if changes := config_changes(saved, c):
+            raise ValueError(f"cannot resume {out} with other options ({'; '.join(changes)}): resume with the options it was started "
+                             "with, or start a new run in another out")
     model, tok, info, codec, train_w, val_w, data_sha = _prepare(c)
+    if saved and saved.get('data_sha256') not in (None, data_sha):
+        raise ValueError(f"cannot resume {out}: {c.data} has changed since the run started (its SHA-256 differs)")
+    out.mkdir(parents=True, exist_ok=True)
     if not train_w: raise ValueError(f"no training windows: is the data file {c.data} empty?")
     device = next(model.parameters()).device
     torch.manual_seed(c.seed)
@@ -212,12 +251,16 @@ def train(resume:bool=False, progress:bool=True, **kw) -> dict:
     with atomic_write(out / 'config.json') as tmp: tmp.write_text(json.dumps(config, indent=1, default=str))
     state = dict(step=0, flops=0.0, tokens=0, wall_s=0.0)
     if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=False)
+        try: ck = torch.load(ckpt_path, weights_only=False)
+        except Exception as e:
+            raise ValueError(f"{ckpt_path} cannot be read ({type(e).__name__}: {e}): it is damaged; delete it to resume from the "
+                             "start, or start the run again with overwrite=True") from None
         set_lora_state(model, ck['lora']); opt.load_state_dict(ck['opt']); sched.load_state_dict(ck['sched'])
         state = {k: ck[k] for k in state}
         for p in (metrics_path, ledger_path): _truncate_jsonl(p, lambda r: r.get('step', 0) <= state['step'])
-    else:
-        for p in (metrics_path, ledger_path, ckpt_path): p.unlink(missing_ok=True)
+    else:  # a fresh start (overwrite=True, or nothing to resume): nothing of an earlier run may be mistaken for this one's
+        for p in (metrics_path, ledger_path, ckpt_path, out / 'summary.json'): p.unlink(missing_ok=True)
+        shutil.rmtree(out / 'adapter', ignore_errors=True)
     ledger = FlopLedger(ledger_path, budget=c.budget)
     return _loop(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, state, progress, out, config, ids)
 
@@ -256,12 +299,17 @@ def _loop(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, sta
             loss = s / n / c.grad_accum
             loss.backward(); loss_sum += loss.item()
             state['tokens'] += int(m['attention_mask'].sum())
-        if c.clip: torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], c.clip)
+        norm = float(torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], c.clip or math.inf))
+        if not (math.isfinite(loss_sum) and math.isfinite(norm)):  # no step is taken: the weights stay as they were
+            stopped = f"diverged: {'loss' if not math.isfinite(loss_sum) else 'gradient norm'} is {loss_sum if not math.isfinite(loss_sum) else norm} at step {step + 1}"
+            opt.zero_grad(set_to_none=True); break
         lr = opt.param_groups[0]['lr']
         opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
         state.update(step=step + 1, flops=state['flops'] + cost, wall_s=round(time.time() - t0, 3))
         row = dict(step=step + 1, train_loss=loss_sum, lr=lr, tokens=state['tokens'], flops=state['flops'], wall_s=state['wall_s'])
-        if (step + 1) % c.eval_every == 0 or step + 1 == c.steps: row['val_loss'] = evaluate(step + 1)
+        if (step + 1) % c.eval_every == 0 or step + 1 == c.steps:
+            row['val_loss'] = evaluate(step + 1)
+            if not math.isfinite(row['val_loss']): stopped = f"diverged: validation loss is {row['val_loss']} after step {step + 1}"; break
         append_jsonl(out / 'metrics.jsonl', row)
         if (step + 1) % c.checkpoint_every == 0 or step + 1 == c.steps:
             ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=step + 1)
@@ -279,30 +327,39 @@ def _finish(c, model, info, ledger, out, config, stopped, state, evaluate) -> di
     metrics = read_jsonl(out / 'metrics.jsonl')
     done = state['step']
     if state['flops'] > _ledger_train(ledger): ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=done)
-    if 'val_loss' not in metrics[-1]:  # stopped early: one last validation (the budget check reserved it)
+    if (diverged := stopped.startswith('diverged')):  # no adapter: the checkpoints before the divergence are kept
+        print(f'stopped: {stopped}')
+    elif 'val_loss' not in metrics[-1]:  # stopped early: one last validation (the budget check reserved it)
         metrics[-1]['val_loss'] = evaluate(done); _truncate_jsonl(out / 'metrics.jsonl', lambda r: r['step'] < done)
         append_jsonl(out / 'metrics.jsonl', metrics[-1])
     fractions = list(inspect.signature(split).parameters['fractions'].default)  # what the adapter was trained on, and not
-    save_adapter(model, out / 'adapter', info, extra=dict(codec=config['codec'], train_config={k: config[k] for k in asdict(c)},
-                                                          split=dict(seed=c.split_seed, fractions=fractions), data_sha256=config['data_sha256']))
+    if not diverged:
+        save_adapter(model, out / 'adapter', info, extra=dict(codec=config['codec'], train_config={k: config[k] for k in asdict(c)},
+                                                              split=dict(seed=c.split_seed, fractions=fractions), data_sha256=config['data_sha256']))
     _plot_losses(metrics, out / 'loss.png')
     trained = [m for m in metrics if 'train_loss' in m]
-    summary = dict(steps=done, stopped=stopped, initial_val_loss=metrics[0]['val_loss'], val_loss=metrics[-1]['val_loss'],
+    vals = [m['val_loss'] for m in metrics if m.get('val_loss') is not None]
+    summary = dict(steps=done, stopped=stopped, initial_val_loss=vals[0], val_loss=vals[-1],
                    first_train_loss=trained[0]['train_loss'] if trained else None, train_loss=trained[-1]['train_loss'] if trained else None,
                    flops=ledger.spent, train_flops=state['flops'], tokens=state['tokens'], wall_s=state['wall_s'], n_trainable=config['n_trainable'])
-    if stopped != 'completed': print(f'stopped early: {stopped}')
-    with atomic_write(out / 'summary.json') as tmp: tmp.write_text(json.dumps(summary, indent=1))
+    if stopped != 'completed' and not diverged: print(f'stopped early: {stopped}')
+    with atomic_write(out / 'summary.json') as tmp: tmp.write_text(json.dumps(summary, indent=1, allow_nan=False))  # strict JSON
+    if diverged:
+        ck = out / 'checkpoint.pt'
+        kept = f"checkpoint.pt (step {torch.load(ck, weights_only=False)['step']}) is from before it" if ck.exists() else 'no checkpoint was written before it'
+        raise TrainingDiverged(f"{out}: {stopped} (no adapter saved; {kept}; lower the learning rate)")
     return summary
 
 # %% ../nbs/05_train.ipynb #848ca9b6
 def lvf_train(argv:list[str]|None=None) -> dict:
     "The `lvf_train` command: fine-tune LoRA adapters; its options are the fields of `TrainConfig` (and `--resume`)."
     p = config_parser(TrainConfig, 'Fine-tune LoRA adapters of a base model on LLMTIME text.')
-    p.add_argument('--resume', action='store_true', help='continue from the last checkpoint in --out')
+    p.add_argument('--resume', action='store_true', help='continue from the last checkpoint in --out (with the same options)')
+    p.add_argument('--overwrite', action='store_true', help='delete the run in --out (finished or not) and start again')
     args = vars(p.parse_args(argv))
-    summary = train(resume=args.pop('resume'), **args)
+    summary = train(resume=args.pop('resume'), overwrite=args.pop('overwrite'), **args)
     print(json.dumps(summary, indent=1))
     return summary
 
-def lvf_train_cli(): lvf_train()
+def lvf_train_cli(): cli_errors('lvf_train', lvf_train, resume_hint='run the same command with --resume to continue from the last checkpoint')
 
