@@ -17,7 +17,7 @@ from scipy.integrate import solve_ivp
 # %% auto #0
 __all__ = ['PARAM_RANGES', 'BAD_INPUT', 'lv_rhs', 'sample_params', 'integrate', 'simulate', 'summarize', 'validate',
            'atomic_write', 'save_h5', 'load_h5', 'h5_attrs', 'file_sha256', 'Split', 'split', 'lvf_data', 'run_cli',
-           'cli_errors', 'config_parser']
+           'cli_errors', 'lvf_data_cli', 'FolderLocked', 'folder_lock', 'config_parser']
 
 # %% ../nbs/00_data.ipynb #783667a4
 def lv_rhs(t, z, a, b, d, g, K):
@@ -51,7 +51,7 @@ def integrate(params:dict, i:int, time:np.ndarray) -> np.ndarray:
 # %% ../nbs/00_data.ipynb #8c845ce8
 def simulate(n:int=1000, steps:int=100, t_max:float=200.0, seed:int=0) -> tuple[np.ndarray, np.ndarray]:
     "Simulate `n` Lotka–Volterra trajectories: float32 `(n, steps, 2)` populations and float64 `(steps,)` times."
-    if n < 1 or steps < 2 or t_max <= 0: raise ValueError(f"need n ≥ 1, steps ≥ 2, t_max > 0; got {n=}, {steps=}, {t_max=}")
+    if n < 1 or steps < 2 or t_max <= 0 or seed < 0: raise ValueError(f"need n ≥ 1, steps ≥ 2, t_max > 0, seed ≥ 0; got {n=}, {steps=}, {t_max=}, {seed=}")
     time = np.linspace(0.0, t_max, steps)
     params = sample_params(n, seed)
     trajectories = np.stack([integrate(params, i, time) for i in range(n)]).astype(np.float32)
@@ -191,6 +191,29 @@ def cli_errors(tool:str, func, *args, resume_hint:str|None=None, **kwargs):
         msg = ' '.join(str(e).split()) if bad else f"{type(e).__name__}: {' '.join(str(e).split())}"
         print(f"{tool}: error: {msg}" + ('' if bad else ' (LVF_DEBUG=1 shows the traceback)'), file=sys.stderr)
         sys.exit(2 if bad else 1)
+
+def lvf_data_cli(): cli_errors('lvf_data', run_cli, lvf_data.__wrapped__)  # the console script: `lvf_data` with one-line errors
+
+
+# %% ../nbs/00_data.ipynb #0c0e0005
+class FolderLocked(RuntimeError):
+    "Another process is writing into the folder."
+
+@contextmanager
+def folder_lock(folder, what:str='study'):
+    "Hold an exclusive lock on `folder/.lock` (creating `folder`) while the block runs; raise `FolderLocked` if another process holds it."
+    import fcntl, socket, time  # here: notebooks name their arrays `time`
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    f = open(folder / '.lock', 'a+', encoding='utf-8')
+    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0); holder = f.read().strip() or 'another process'; f.close()
+        raise FolderLocked(f"{folder} is in use by another {what} ({holder}); two writers would corrupt each other's files: "
+                           "wait for it to finish, or stop it") from None
+    try:
+        f.seek(0); f.truncate(); f.write(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"); f.flush()
+        yield folder
+    finally: f.close()  # closing releases the lock (and so does the process's death)
 
 
 # %% ../nbs/00_data.ipynb #0c0f0002

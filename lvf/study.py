@@ -8,7 +8,7 @@ import copy, itertools, json, math, os, re, time, traceback
 from pathlib import Path
 
 import lvf
-from .data import atomic_write, load_h5, run_cli
+from .data import atomic_write, cli_errors, folder_lock, load_h5, run_cli
 from .flops import FlopLedger, flops_generate, flops_train_step, load_arch
 from .model import library_versions, load_model
 from .tokenizer import HEAD_SIZE
@@ -94,6 +94,8 @@ def execute_run(name:str, notebook:str, params:dict, run_dir, log=print) -> dict
                             kernel_name='python3', progress_bar=False)
         result = json.loads((run_dir / 'result.json').read_text())
         rec.update(status='finished', result=result, flops=result.get('flops', 0.0))
+    except KeyboardInterrupt:  # Ctrl-C: the record says so, and the next start of the study resumes this run
+        rec.update(status='interrupted', wall_s=round(time.time() - t0, 1)); write_record(run_dir, rec); raise
     except Exception as e:
         rec.update(status='failed', **run_error(e))
     rec.update(wall_s=round(time.time() - t0, 1), finished=time.strftime('%Y-%m-%dT%H:%M:%S'))
@@ -156,8 +158,7 @@ class Study:
         if not Path(self.data).exists(): raise ValueError(f"{data}: no such data file")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ledger = FlopLedger(self.dir / 'flops.jsonl', budget=self.p['budget'])
-        self.arch, self.records, self.last_error = load_arch(self.p['model']), {}, None
-        with atomic_write(self.dir / 'study.json') as tmp: tmp.write_text(json.dumps(dict(preset=preset, params=self.p, data=self.data), indent=1))
+        self.arch, self.records, self.last_error, self.preset = load_arch(self.p['model']), {}, None, preset
 
 # %% ../nbs/08_study.ipynb #915c435f
 def _study_run(self:Study, name:str, notebook:str, params:dict, kind:str) -> dict|None:
@@ -167,7 +168,8 @@ def _study_run(self:Study, name:str, notebook:str, params:dict, kind:str) -> dic
     cost = estimate_flops(kind, {**self.p, **params}, self.arch) if kind != 'report' else 0.0
     if not self.ledger.can_afford(cost):
         self.log(f"{name}: not started: it needs ~{cost:.3g} FLOPs and {self.ledger.remaining:.3g} of the budget remain")
-        write_record(run_dir, dict(name=name, notebook=notebook, params=params, status='skipped', reason='budget', estimate=cost))
+        self.records[name] = dict(name=name, notebook=notebook, params=params, status='skipped', reason='budget', estimate=cost)
+        write_record(run_dir, self.records[name])
         return None
     if kind == 'finetune':  # training may spend what remains, less what its forecasts will cost
         reserve = estimate_flops('eval', {**self.p, **params}, self.arch)
@@ -234,6 +236,13 @@ Study.estimate = _study_estimate
 
 # %% ../nbs/08_study.ipynb #6f45dfef
 def _study_plan(self:Study) -> dict:
+    "Run the plan, holding the study folder's lock: a second study on the same folder stops at once (`FolderLocked`)."
+    with folder_lock(self.dir, 'study'):
+        with atomic_write(self.dir / 'study.json') as tmp: tmp.write_text(json.dumps(dict(preset=self.preset, params=self.p, data=self.data), indent=1))
+        return self._steps()
+Study.plan = _study_plan
+
+def _study_steps(self:Study) -> dict:
     p, data = self.p, self.data
     self.check()
     base = dict(model=p['model'], data=data, n_eval=p['n_eval'], context_steps=p['context_steps'], horizon=p['horizon'],
@@ -251,7 +260,7 @@ def _study_plan(self:Study) -> dict:
     ctxs = [dict(b['params'], context_length=c, stride=c // 2) for c in p['context_lengths']]
     b = best([b] + [self.run('ctx_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune') for fp in ctxs if _run_name(fp) != _run_name(b['params'])], 'mae')
     return self.final(b['params'])
-Study.plan = _study_plan
+Study._steps = _study_steps
 
 def _study_final(self:Study, params:dict) -> dict:
     "The final run (setting `params`, `final_steps` steps, scored on test), its sampled paths, then the report."
@@ -293,7 +302,7 @@ def lvf_study(preset:str='quick', # micro (tiny model, tests), smoke (embedded, 
     if failed: raise SystemExit(f"failed runs: {failed} (see their notebook.ipynb; start the study again to retry them)")
     return summary
 
-def lvf_study_cli(): run_cli(lvf_study)
+def lvf_study_cli(): cli_errors('lvf_study', run_cli, lvf_study, resume_hint='start the same command again: finished runs are kept, the interrupted run resumes')
 
 # %% ../nbs/08_study.ipynb #a68d4d52
 def load_runs(study_dir) -> dict[str, dict]:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import atomic_write, cli_errors, config_parser, file_sha256, load_h5, split
+from .data import atomic_write, cli_errors, config_parser, file_sha256, folder_lock, load_h5, split
 from .flops import FlopLedger, append_jsonl, flops_forward, flops_train_step, read_jsonl
 from .lora import apply_lora, lora_state_dict, save_adapter, set_lora_state
 from .model import head_logits, library_versions, load_model
@@ -221,48 +221,49 @@ def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> 
     out = Path(c.out)
     ckpt_path, metrics_path, ledger_path = out / 'checkpoint.pt', out / 'metrics.jsonl', out / 'flops.jsonl'
     if out.exists() and not out.is_dir(): raise ValueError(f"out {out} is a file; give a folder")
-    if (out / 'summary.json').exists() and not resume and not overwrite:
-        raise ValueError(f"{out} holds a finished run; choose another out, or pass overwrite=True (--overwrite) to replace it")
-    if not resume and not overwrite and (ckpt_path.exists() or metrics_path.exists()):
-        raise ValueError(f"{out} holds an unfinished run: pass resume=True (--resume) to continue it, "
-                         "or overwrite=True (--overwrite) to delete it and start again")
-    if resume and (out / 'config.json').exists():  # compared before anything is written: a refused resume changes nothing
-        try: saved = json.loads((out / 'config.json').read_text())
-        except ValueError as e: raise ValueError(f"{out / 'config.json'} is not valid JSON ({e}); start the run again with overwrite=True") from None
-        if changes := config_changes(saved, c):
-            raise ValueError(f"cannot resume {out} with other options ({'; '.join(changes)}): resume with the options it was started "
-                             "with, or start a new run in another out")
-    model, tok, info, codec, train_w, val_w, data_sha = _prepare(c)
-    if saved and saved.get('data_sha256') not in (None, data_sha):
-        raise ValueError(f"cannot resume {out}: {c.data} has changed since the run started (its SHA-256 differs)")
-    out.mkdir(parents=True, exist_ok=True)
-    if not train_w: raise ValueError(f"no training windows: is the data file {c.data} empty?")
-    device = next(model.parameters()).device
-    torch.manual_seed(c.seed)
-    n_trainable = apply_lora(model, c.rank, c.alpha, c.targets, c.dropout)
-    params = [p for p in model.parameters() if p.requires_grad]  # LoRA A and B: float32 whatever the base dtype (03_lora)
-    opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, warmup_steps(c.warmup, c.steps), c.steps, c.schedule))
-    ids = torch.tensor(head_ids(tok), device=device) if c.head == 'alphabet' else None
-    bf16 = next(p for p in model.parameters() if not p.requires_grad).dtype == torch.bfloat16
-    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-    config = dict(asdict(c), targets=list(c.targets), n_trainable=n_trainable, model_info=info, data_sha256=data_sha,
-                  codec=codec.to_dict(), n_train_windows=len(train_w), n_val_windows=len(val_w), versions=library_versions())
-    with atomic_write(out / 'config.json') as tmp: tmp.write_text(json.dumps(config, indent=1, default=str))
-    state = dict(step=0, flops=0.0, tokens=0, wall_s=0.0)
-    if resume and ckpt_path.exists():
-        try: ck = torch.load(ckpt_path, weights_only=False)
-        except Exception as e:
-            raise ValueError(f"{ckpt_path} cannot be read ({type(e).__name__}: {e}): it is damaged; delete it to resume from the "
-                             "start, or start the run again with overwrite=True") from None
-        set_lora_state(model, ck['lora']); opt.load_state_dict(ck['opt']); sched.load_state_dict(ck['sched'])
-        state = {k: ck[k] for k in state}
-        for p in (metrics_path, ledger_path): _truncate_jsonl(p, lambda r: r.get('step', 0) <= state['step'])
-    else:  # a fresh start (overwrite=True, or nothing to resume): nothing of an earlier run may be mistaken for this one's
-        for p in (metrics_path, ledger_path, ckpt_path, out / 'summary.json'): p.unlink(missing_ok=True)
-        shutil.rmtree(out / 'adapter', ignore_errors=True)
-    ledger = FlopLedger(ledger_path, budget=c.budget)
-    return _loop(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, state, progress, out, config, ids)
+    with folder_lock(out, 'training run'):  # one writer per run folder
+        if (out / 'summary.json').exists() and not resume and not overwrite:
+            raise ValueError(f"{out} holds a finished run; choose another out, or pass overwrite=True (--overwrite) to replace it")
+        if not resume and not overwrite and (ckpt_path.exists() or metrics_path.exists()):
+            raise ValueError(f"{out} holds an unfinished run: pass resume=True (--resume) to continue it, "
+                             "or overwrite=True (--overwrite) to delete it and start again")
+        if resume and (out / 'config.json').exists():  # compared before anything is written: a refused resume changes nothing
+            try: saved = json.loads((out / 'config.json').read_text())
+            except ValueError as e: raise ValueError(f"{out / 'config.json'} is not valid JSON ({e}); start the run again with overwrite=True") from None
+            if changes := config_changes(saved, c):
+                raise ValueError(f"cannot resume {out} with other options ({'; '.join(changes)}): resume with the options it was started "
+                                 "with, or start a new run in another out")
+        model, tok, info, codec, train_w, val_w, data_sha = _prepare(c)
+        if saved and saved.get('data_sha256') not in (None, data_sha):
+            raise ValueError(f"cannot resume {out}: {c.data} has changed since the run started (its SHA-256 differs)")
+        out.mkdir(parents=True, exist_ok=True)
+        if not train_w: raise ValueError(f"no training windows: is the data file {c.data} empty?")
+        device = next(model.parameters()).device
+        torch.manual_seed(c.seed)
+        n_trainable = apply_lora(model, c.rank, c.alpha, c.targets, c.dropout)
+        params = [p for p in model.parameters() if p.requires_grad]  # LoRA A and B: float32 whatever the base dtype (03_lora)
+        opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, warmup_steps(c.warmup, c.steps), c.steps, c.schedule))
+        ids = torch.tensor(head_ids(tok), device=device) if c.head == 'alphabet' else None
+        bf16 = next(p for p in model.parameters() if not p.requires_grad).dtype == torch.bfloat16
+        autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+        config = dict(asdict(c), targets=list(c.targets), n_trainable=n_trainable, model_info=info, data_sha256=data_sha,
+                      codec=codec.to_dict(), n_train_windows=len(train_w), n_val_windows=len(val_w), versions=library_versions())
+        with atomic_write(out / 'config.json') as tmp: tmp.write_text(json.dumps(config, indent=1, default=str))
+        state = dict(step=0, flops=0.0, tokens=0, wall_s=0.0)
+        if resume and ckpt_path.exists():
+            try: ck = torch.load(ckpt_path, weights_only=False)
+            except Exception as e:
+                raise ValueError(f"{ckpt_path} cannot be read ({type(e).__name__}: {e}): it is damaged; delete it to resume from the "
+                                 "start, or start the run again with overwrite=True") from None
+            set_lora_state(model, ck['lora']); opt.load_state_dict(ck['opt']); sched.load_state_dict(ck['sched'])
+            state = {k: ck[k] for k in state}
+            for p in (metrics_path, ledger_path): _truncate_jsonl(p, lambda r: r.get('step', 0) <= state['step'])
+        else:  # a fresh start (overwrite=True, or nothing to resume): nothing of an earlier run may be mistaken for this one's
+            for p in (metrics_path, ledger_path, ckpt_path, out / 'summary.json'): p.unlink(missing_ok=True)
+            shutil.rmtree(out / 'adapter', ignore_errors=True)
+        ledger = FlopLedger(ledger_path, budget=c.budget)
+        return _loop(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, state, progress, out, config, ids)
 
 # %% ../nbs/05_train.ipynb #2ab30866
 def _step_flops(c, arch, micro:list[dict], head:int|None) -> float:
