@@ -31,7 +31,7 @@ PRESETS = {
                   max_train_trajectories=40, eval_windows=8, final_samples=4, sample_n=8, budget=1e17),
     'cpu': dict(model='embedded', n_eval=50, context_steps=50, horizon=20, lrs=[5e-4], ranks=[8], decimals=[2],
                 context_lengths=[512], grid_context=512, steps=120, final_steps=120, batch_size=4, eval_batch_size=25,
-                max_train_trajectories=None, eval_windows=16, final_samples=4, sample_n=25, budget=1e17),
+                max_train_trajectories=None, eval_windows=16, final_samples=4, sample_n=10, budget=1e17),
     'coursework': dict(model='embedded', n_eval=100, context_steps=50, horizon=20, lrs=[1e-5, 5e-5, 1e-4], ranks=[2, 4, 8],
                        decimals=[2, 3], context_lengths=[128, 512, 768], grid_context=512, steps=500, final_steps=8000,
                        batch_size=4, eval_batch_size=16, max_train_trajectories=None, eval_windows=64, final_samples=10,
