@@ -3,7 +3,7 @@
 The browser is headless Chromium (Debian's `chromium`). When it is missing, the browser tests install it with
 apt-get if they run as root; otherwise they are skipped, saying so. Screenshots go to test-output/ for a person.
 """
-import base64, html, importlib, inspect, json, os, queue, re, shutil, subprocess, sys, tempfile, threading, time
+import base64, html, importlib, inspect, json, os, queue, re, shutil, signal, subprocess, sys, tempfile, threading, time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -167,7 +167,7 @@ def chromium():
 
 
 def run_chromium(exe, *args, timeout=300):
-    with tempfile.TemporaryDirectory() as profile:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:  # Chromium's children may outlive it briefly
         r = subprocess.run([exe, *CHROMIUM_FLAGS, f'--user-data-dir={profile}', *args], capture_output=True, text=True, timeout=timeout)
     return r
 
@@ -256,10 +256,12 @@ def served(site):
 
 def browser_check(chromium, served, pages, timeout=600):
     "Run the check page on `pages` in headless Chromium; wait (real time, up to `timeout` s) for the result it posts back."
-    with tempfile.TemporaryDirectory() as profile, tempfile.TemporaryFile('w+') as err:  # a file: a full stderr pipe would stall Chromium
-        # --remote-debugging-port keeps headless Chromium running until the test closes it; nothing connects to it
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile, tempfile.TemporaryFile('w+') as err:  # a file: a full stderr pipe would stall Chromium
+        # --remote-debugging-port keeps headless Chromium running until the test closes it; nothing connects to it.
+        # Its own process group, so that closing it stops its renderer and GPU processes too (they write to the profile)
         proc = subprocess.Popen([chromium, *CHROMIUM_FLAGS, f'--user-data-dir={profile}', '--remote-debugging-port=0',
-                                 f"{served}_check.html?pages={','.join(pages)}"], stdout=subprocess.DEVNULL, stderr=err)
+                                 f"{served}_check.html?pages={','.join(pages)}"], stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True)
         def stderr_tail(): err.seek(0); return err.read()[-1500:]
         try:
             deadline = time.monotonic() + timeout
@@ -269,7 +271,7 @@ def browser_check(chromium, served, pages, timeout=600):
                 if proc.poll() is not None: pytest.fail(f"Chromium exited ({proc.returncode}) before the check page finished: {stderr_tail()}")
                 if time.monotonic() > deadline: pytest.fail(f"the check page did not finish in {timeout} s in Chromium: {stderr_tail()}")
         finally:
-            proc.kill(); proc.wait()
+            os.killpg(proc.pid, signal.SIGKILL); proc.wait()
     res = json.loads(body)
     assert 'error' not in res, res['error']
     return res
