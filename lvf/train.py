@@ -236,7 +236,6 @@ def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> 
         model, tok, info, codec, train_w, val_w, data_sha = _prepare(c)
         if saved and saved.get('data_sha256') not in (None, data_sha):
             raise ValueError(f"cannot resume {out}: {c.data} has changed since the run started (its SHA-256 differs)")
-        out.mkdir(parents=True, exist_ok=True)
         if not train_w: raise ValueError(f"no training windows: is the data file {c.data} empty?")
         device = next(model.parameters()).device
         torch.manual_seed(c.seed)
