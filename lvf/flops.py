@@ -22,7 +22,7 @@ __all__ = ['EMBEDDED_ARCH', 'LINEAR_NAMES', 'CONVENTIONS', 'Arch', 'arch_dims', 
 # %% ../nbs/04_flops.ipynb #3a6247c4
 EMBEDDED_ARCH = dict(model_type='qwen2', hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
                      num_attention_heads=14, num_key_value_heads=2, vocab_size=151936, rope_theta=1e6,
-                     rms_norm_eps=1e-6, tie_word_embeddings=True)  # Qwen2.5-0.5B(-Coder)-Instruct, DESIGN.md §5
+                     rms_norm_eps=1e-6, tie_word_embeddings=True)  # Qwen2.5-0.5B(-Coder)-Instruct, as the embedded GGUF's header gives it (01_model)
 
 class Arch(NamedTuple):
     d: int          # hidden size
