@@ -8,7 +8,7 @@ import json, os, platform, re, time
 from pathlib import Path
 
 import lvf
-from .data import atomic_write, cli_errors, run_cli
+from .core import atomic_write, cli_errors, run_cli
 
 # %% auto #0
 __all__ = ['FLAGS', 'cpu_info', 'machine', 'machine_name', 'write_result', 'benchmarks_dir', 'lvf_bench', 'lvf_bench_cli']
@@ -53,8 +53,10 @@ def write_result(folder, name:str, result:dict) -> Path:
 
 # %% ../nbs/10_bench.ipynb #ffe0cc11
 def benchmarks_dir() -> Path:
-    "The folder of the benchmark notebooks (`nbs/benchmarks` of this checkout, or `$LVF_BENCHMARKS`)."
-    return Path(os.environ.get('LVF_BENCHMARKS') or Path(lvf.__file__).resolve().parent.parent / 'nbs' / 'benchmarks')
+    "The benchmark notebooks: `$LVF_BENCHMARKS`, else this checkout's `nbs/benchmarks`, else the copy installed in the package."
+    if os.environ.get('LVF_BENCHMARKS'): return Path(os.environ['LVF_BENCHMARKS'])
+    here = Path(lvf.__file__).resolve().parent
+    return here.parent / 'nbs' / 'benchmarks' if (here.parent / 'nbs' / 'benchmarks').is_dir() else here / 'benchmarks'
 
 def lvf_bench(name:str, # the benchmark notebook nbs/benchmarks/NAME.ipynb, e.g. step
               model:str=None): # base model (default: the notebook's, the embedded model)
