@@ -8,7 +8,7 @@ import json, os, platform, re, time
 from pathlib import Path
 
 import lvf
-from .data import atomic_write, run_cli
+from .data import atomic_write, cli_errors, run_cli
 
 # %% auto #0
 __all__ = ['FLAGS', 'cpu_info', 'machine', 'machine_name', 'write_result', 'benchmarks_dir', 'lvf_bench', 'lvf_bench_cli']
@@ -69,6 +69,4 @@ def lvf_bench(name:str, # the benchmark notebook nbs/benchmarks/NAME.ipynb, e.g.
     done.unlink()
     print(f'{src}: executed; results in {src.parent / "results"}')
 
-def lvf_bench_cli():
-    try: run_cli(lvf_bench)
-    except ValueError as e: raise SystemExit(f'lvf_bench: error: {e}') from None
+def lvf_bench_cli(): cli_errors('lvf_bench', run_cli, lvf_bench)  # the console script, with one-line errors

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #353722ae
 from __future__ import annotations
-import argparse, hashlib, os, sys, tempfile
+import argparse, hashlib, json, os, sys, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -16,8 +16,9 @@ from scipy.integrate import solve_ivp
 
 # %% auto #0
 __all__ = ['PARAM_RANGES', 'BAD_INPUT', 'lv_rhs', 'sample_params', 'integrate', 'simulate', 'summarize', 'validate',
-           'atomic_write', 'save_h5', 'load_h5', 'h5_attrs', 'file_sha256', 'Split', 'split', 'lvf_data', 'run_cli',
-           'cli_errors', 'lvf_data_cli', 'FolderLocked', 'folder_lock', 'config_parser']
+           'atomic_write', 'save_h5', 'load_h5', 'h5_attrs', 'file_sha256', 'read_json', 'Split', 'split', 'lvf_data',
+           'one_line_errors', 'run_cli', 'cli_errors', 'check_output', 'lvf_data_cli', 'FolderLocked', 'folder_lock',
+           'config_parser']
 
 # %% ../nbs/00_data.ipynb #783667a4
 def lv_rhs(t, z, a, b, d, g, K):
@@ -116,12 +117,17 @@ def load_h5(path) -> tuple[np.ndarray, np.ndarray]:
     "Load and validate `(trajectories, time)` from an HDF5 file in the field's format."
     path = Path(path)
     if not path.exists(): raise ValueError(f"{path}: no such file")
+    if not path.is_file(): raise ValueError(f"{path}: a folder, not an HDF5 file")
     if not h5py.is_hdf5(path): raise ValueError(f"{path}: not an HDF5 file")
-    with h5py.File(path, 'r') as f:
-        for key in ('trajectories', 'time'):
-            if key not in f: raise ValueError(f"{path}: missing dataset '{key}' (found: {sorted(f.keys())})")
-            if not isinstance(f[key], h5py.Dataset): raise ValueError(f"{path}: '{key}' is a group, not a dataset")
-        trajectories, time = f['trajectories'][()], f['time'][()]
+    try:
+        with h5py.File(path, 'r') as f:
+            for key in ('trajectories', 'time'):
+                if key not in f: raise ValueError(f"{path}: missing dataset '{key}' (found: {sorted(f.keys())})")
+                if not isinstance(f[key], h5py.Dataset): raise ValueError(f"{path}: '{key}' is a group, not a dataset")
+            trajectories, time = f['trajectories'][()], f['time'][()]
+    except OSError as e:  # h5py's word for a file cut short or overwritten in the middle
+        raise ValueError(f"{path}: damaged HDF5 file, it cannot be read ({' '.join(str(e).split())}); "
+                         "copy it again, or regenerate it with lvf_data") from None
     trajectories, time = np.asarray(trajectories), np.asarray(time)
     validate(trajectories, time, str(path))
     return trajectories.astype(np.float32), time.astype(np.float64)
@@ -137,6 +143,15 @@ def file_sha256(path) -> str:
     with open(path, 'rb') as f:
         while chunk := f.read(1 << 20): h.update(chunk)
     return h.hexdigest()
+
+def read_json(path, fix:str='') -> dict:
+    "The JSON object in file `path`; a damaged file raises `ValueError` naming it, what is wrong and, as `fix`, how to recover."
+    path = Path(path)
+    try: obj = json.loads(path.read_text(encoding='utf-8'))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is damaged: not valid JSON ({e})" + (f"; {fix}" if fix else '')) from None
+    if not isinstance(obj, dict): raise ValueError(f"{path} is damaged: a JSON {type(obj).__name__}, not an object" + (f"; {fix}" if fix else ''))
+    return obj
 
 # %% ../nbs/00_data.ipynb #b96ecc77
 class Split(NamedTuple):
@@ -171,14 +186,21 @@ def _underscore_option(arg:str) -> str:
     name, eq, value = arg[2:].partition('=')
     return '--' + name.replace('-', '_') + eq + value
 
+def one_line_errors(parser:argparse.ArgumentParser) -> argparse.ArgumentParser:
+    "`parser`, reporting a malformed option as one line `prog: error: …` (exit 2) instead of argparse's usage block."
+    def error(message):
+        print(f"{parser.prog}: error: {message} (--help lists the options)", file=sys.stderr); sys.exit(2)
+    parser.error = error
+    return parser
+
 def run_cli(func, argv=None):
     "Call `func` with options parsed from `argv` (default: `sys.argv[1:]`); `--a-b` means `--a_b`."
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = vars(anno_parser(func).parse_args([_underscore_option(a) for a in argv]))
+    args = vars(one_line_errors(anno_parser(func)).parse_args([_underscore_option(a) for a in argv]))
     return func(**{k: v for k, v in args.items() if k not in ('pdb', 'xtra')})  # options fastcore adds for itself
 
 # %% ../nbs/00_data.ipynb #0c0e0002
-BAD_INPUT = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)
+BAD_INPUT = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 def cli_errors(tool:str, func, *args, resume_hint:str|None=None, **kwargs):
     "Call `func(*args, **kwargs)` for console script `tool`; errors become one line on stderr and an exit status (2 bad input, 1 failed, 130 Ctrl-C)."
@@ -192,8 +214,16 @@ def cli_errors(tool:str, func, *args, resume_hint:str|None=None, **kwargs):
         print(f"{tool}: error: {msg}" + ('' if bad else ' (LVF_DEBUG=1 shows the traceback)'), file=sys.stderr)
         sys.exit(2 if bad else 1)
 
-def lvf_data_cli(): cli_errors('lvf_data', run_cli, lvf_data.__wrapped__)  # the console script: `lvf_data` with one-line errors
+def check_output(path, option:str) -> Path:
+    "`path` as a `Path` if the file option `option` names can be written, else a `ValueError` saying why (checked before any work)."
+    path = Path(path)
+    if path.is_dir(): raise ValueError(f"{option} {path} is a folder; give a file name")
+    parent = next((p for p in path.parents if p.exists()), Path('.'))
+    if not parent.is_dir(): raise ValueError(f"{option} {path}: {parent} is a file, so no folder can be made there")
+    if not os.access(parent, os.W_OK): raise ValueError(f"{option} {path}: {parent} is not writable")
+    return path
 
+def lvf_data_cli(): cli_errors('lvf_data', run_cli, lvf_data.__wrapped__)  # the console script: `lvf_data` with one-line errors
 
 # %% ../nbs/00_data.ipynb #0c0e0005
 class FolderLocked(RuntimeError):
@@ -228,7 +258,7 @@ def _arg_type(anno):
 def config_parser(cls, description:str='') -> argparse.ArgumentParser:
     "A parser with one `--option` (or `--opt-ion`) per field of dataclass `cls`: its type, its default, its comment as help."
     from fastcore.docments import docments
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = one_line_errors(argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter))
     for name, d in docments(cls, full=True).items():
         if name == 'return': continue
         t, flags = _arg_type(d['anno']), [f'--{name.replace("_", "-")}'] + ([f'--{name}'] if '_' in name else [])

@@ -11,7 +11,7 @@ from urllib.parse import urljoin
 
 import nbformat
 from execnb.nbio import nb2str, read_nb
-from fastcore.script import call_parse
+from .data import cli_errors, run_cli
 from fastcore.xtras import globtastic, str2bool, working_directory
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
@@ -24,7 +24,7 @@ from nbdev.processors import FilterDefaults, _show_docs, cell_lang, exec_show_do
 __all__ = ['CI_MARKER', 'has_outputs', 'site_notebooks', 'page_path', 'needed_for_docs', 'exec_api_docs', 'DocsProcs', 'proc_nb',
            'quarto_opts', 'attr_links', 'collapse_cr', 'for_jupyter', 'doc_url', 'local_href', 'render_page', 'sidebar',
            'finish_page', 'anchors', 'unlink_missing', 'build_docs', 'readme_md', 'ci_test_command', 'write_readme',
-           'lvf_docs']
+           'lvf_docs', 'lvf_docs_cli']
 
 # %% ../nbs/09_docs.ipynb #cfc2088e
 def has_outputs(nb) -> bool:
@@ -379,7 +379,6 @@ def write_readme(nb_path:str|Path|None=None, out:str|Path|None=None) -> Path:
     return out
 
 # %% ../nbs/09_docs.ipynb #3f8611b0
-@call_parse
 def lvf_docs(out:str=None, # the site's folder (default: settings.ini's doc_path, `_docs`); with --readme, the README file
              readme:bool=False, # write README.md from the index notebook instead of the site
              path:str=None): # the notebooks folder (default: settings.ini's nbs_path)
@@ -387,3 +386,5 @@ def lvf_docs(out:str=None, # the site's folder (default: settings.ini's doc_path
     if readme: return print(f"wrote {write_readme(Path(path)/get_config().readme_nb if path else None, out)}")
     site = build_docs(out, path)
     print(f"wrote {site}: open {site/'index.html'}")
+
+def lvf_docs_cli(): cli_errors('lvf_docs', run_cli, lvf_docs)  # the console script, with one-line errors

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_evaluate.ipynb #04ba930e
 from __future__ import annotations
-import json, platform, sys
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
@@ -14,8 +14,8 @@ import numpy as np
 from scipy.optimize import least_squares
 
 import lvf
-from .data import atomic_write, file_sha256, load_h5, lv_rhs, run_cli, split
-from .forecast import Forecast, adapter_codec, adapter_config, forecast, load_forecaster
+from .data import atomic_write, check_output, cli_errors, file_sha256, load_h5, lv_rhs, run_cli, split
+from .forecast import Forecast, adapter_codec, adapter_config, check_options, forecast, load_forecaster
 from .model import library_versions
 from .tokenizer import Codec
 
@@ -376,6 +376,9 @@ def run_eval(model:str='embedded', adapter=None, data='data/lotka_volterra_data.
              dtype=None, ledger=None, out=None, json_path=None, figures:bool=True, progress:bool=True) -> dict:
     "Evaluate base model `model` (+ `adapter`) on `n` trajectories of `split` of `data`; writes `out/metrics.json` or `json_path` and figures."
     t0 = perf_counter()
+    check_options(horizon or 1, batch_size, samples, temperature, top_p, seed)  # every option, and where results go, before any work
+    if decimals is not None and not 1 <= decimals <= 6: raise ValueError(f"decimals must be 1 to 6, got {decimals}")
+    if json_path is not None or out is not None: check_output(json_path or Path(out) / 'metrics.json', 'the results file')
     split_seed = (adapter_config(adapter).get('train_config') or {}).get('split_seed', 0)  # an adapter is scored on its own split, never on its training data
     if adapter is not None and split in ('train', 'all'):
         raise ValueError(f"{adapter} was trained on the train split (split_seed={split_seed}); evaluate it on 'val' or 'test'")
@@ -428,5 +431,4 @@ def eval_cli(model:str='embedded', # base model: "embedded", "tiny", a folder or
 
 def lvf_eval(argv=None):
     "Console script `lvf_eval`: `eval_cli` with options from the command line."
-    try: run_cli(eval_cli, argv)
-    except (ValueError, FileNotFoundError) as e: sys.exit(f"lvf_eval: error: {e}")
+    cli_errors('lvf_eval', run_cli, eval_cli, argv)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from fastcore.basics import patch
-from fastcore.script import call_parse, _is_script_run, _run_cli
+from fastcore.script import _is_script_run
 
 # %% auto #0
 __all__ = ['EMBEDDED_ARCH', 'LINEAR_NAMES', 'CONVENTIONS', 'Arch', 'arch_dims', 'n_params', 'n_lora_params', 'ops',
@@ -394,19 +394,13 @@ def table(self:FlopLedger) -> str:
 FlopLedger.__repr__ = lambda self: self.table()
 
 # %% ../nbs/04_flops.ipynb #d2295dbf
-def _underscore_option(arg:str) -> str:
-    if not arg.startswith('--'): return arg
-    name, eq, value = arg[2:].partition('=')
-    return '--' + name.replace('-', '_') + eq + value
-
 def _cli(func):
-    "fastcore's `call_parse`, also accepting `--a-b` for `--a_b` when run as a command."
-    parsed = call_parse(func)
+    "`func`, which, run as a console script with no arguments, parses the command line and reports errors on one line."
     @wraps(func)
     def _f(*args, **kwargs):
-        if args or kwargs or not _is_script_run(inspect.currentframe().f_back): return parsed(*args, **kwargs)
-        sys.argv[1:] = [_underscore_option(a) for a in sys.argv[1:]]
-        _run_cli(func, False)  # as a command, return nothing: a console script exits with what it returns
+        if args or kwargs or not _is_script_run(inspect.currentframe().f_back): return func(*args, **kwargs)
+        from lvf.data import cli_errors, run_cli  # only here: importing lvf.data brings h5py and scipy
+        cli_errors(func.__name__, run_cli, func)  # as a command, return nothing: a console script exits with what it returns
     return _f
 
 # %% ../nbs/04_flops.ipynb #5d0218f0

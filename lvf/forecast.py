@@ -16,7 +16,7 @@ from fastcore.basics import patch
 from tqdm import tqdm
 
 import lvf
-from .data import atomic_write, file_sha256, load_h5, run_cli
+from .data import atomic_write, check_output, cli_errors, file_sha256, load_h5, read_json, run_cli
 from .flops import Arch, arch_dims, flops_generate
 from .lora import load_adapter, lora_layers
 from .model import head_logits, load_model
@@ -24,9 +24,9 @@ from .tokenizer import ALPHABET, HEAD_SIZE, Codec, alphabet_ids, head_ids, steps
 
 # %% auto #0
 __all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'context_texts', 'chat_prompt', 'StepGrammar', 'constrain', 'choose', 'StepCounter',
-           'left_pad', 'kv_cache_kwargs', 'generate', 'Forecast', 'batch_flops', 'forecast', 'context_steps_for_tokens',
-           'adapter_config', 'adapter_codec', 'load_forecaster', 'write_forecasts', 'forecast_file', 'lvf_forecast',
-           'lvf_forecast_cli']
+           'left_pad', 'kv_cache_kwargs', 'generate', 'Forecast', 'check_options', 'batch_flops', 'forecast',
+           'context_steps_for_tokens', 'adapter_config', 'adapter_codec', 'load_forecaster', 'write_forecasts',
+           'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
 
 # %% ../nbs/06_forecast.ipynb #a212d01d
 def context_texts(codec:Codec, trajectories:np.ndarray, context_steps:int) -> tuple[list[str], np.ndarray]:
@@ -188,15 +188,20 @@ class Forecast:
     def tokens_per_s(self) -> float: return self.new_tokens / max(self.wall_s, 1e-9)
 
 # %% ../nbs/06_forecast.ipynb #4fa30f09
-def _check(codec, trajectories, context_steps, horizon, batch_size, samples, temperature, top_p, head='alphabet'):
+def check_options(horizon:int=1, batch_size:int=1, samples:int=1, temperature:float=1.0, top_p:float=1.0, seed:int=0, head='alphabet'):
+    "Raise `ValueError` naming the first forecasting option out of range (checked before a model is loaded)."
     if head not in ('alphabet', 'full'): raise ValueError(f"head must be 'alphabet' or 'full', got {head!r}")
+    if horizon < 1: raise ValueError(f"horizon must be ≥ 1 step, got {horizon}")
+    if batch_size < 1 or samples < 1: raise ValueError(f"batch_size and samples must be ≥ 1, got {batch_size}, {samples}")
+    if temperature <= 0 or not 0 < top_p <= 1: raise ValueError(f"need temperature > 0 and 0 < top_p ≤ 1, got {temperature}, {top_p}")
+    if seed < 0: raise ValueError(f"seed must be ≥ 0, got {seed}")
+
+def _check(codec, trajectories, context_steps, horizon, batch_size, samples, temperature, top_p, head='alphabet'):
+    check_options(horizon, batch_size, samples, temperature, top_p, 0, head)
     if trajectories.ndim != 3: raise ValueError(f"trajectories must be (n, steps, n_vars), got shape {trajectories.shape}")
     n, T, _ = trajectories.shape
     if n == 0: raise ValueError("no trajectories to forecast")
     if not 1 <= context_steps <= T: raise ValueError(f"context_steps={context_steps} must be between 1 and the trajectory length {T}")
-    if horizon < 1: raise ValueError(f"horizon must be ≥ 1 step, got {horizon}")
-    if batch_size < 1 or samples < 1: raise ValueError(f"batch_size and samples must be ≥ 1, got {batch_size}, {samples}")
-    if temperature <= 0 or not 0 < top_p <= 1: raise ValueError(f"need temperature > 0 and 0 < top_p ≤ 1, got {temperature}, {top_p}")
     if codec.alpha is None and not codec.per_trajectory: raise ValueError("the codec has no α: fit it on the training split first")
 
 # %% ../nbs/06_forecast.ipynb #8f6bd18b
@@ -309,12 +314,12 @@ def context_steps_for_tokens(tokenizer, codec:Codec, trajectories:np.ndarray, n_
 def adapter_config(path) -> dict:
     "The contents of an adapter folder's adapter_config.json; {} if `path` is None or has none."
     cfg = Path(path) / 'adapter_config.json' if path is not None else None
-    return json.loads(cfg.read_text()) if cfg is not None and cfg.exists() else {}
+    return read_json(cfg, fix='save the adapter again (or train its run again)') if cfg is not None and cfg.exists() else {}
 
 def adapter_codec(path) -> Codec|None:
     "The codec an adapter was trained with, from its folder (`codec.json` or `adapter_config.json`), or None."
     path = Path(path)
-    if (path / 'codec.json').exists(): return Codec.from_dict(json.loads((path / 'codec.json').read_text()))
+    if (path / 'codec.json').exists(): return Codec.from_dict(read_json(path / 'codec.json', fix='save the adapter again (or train its run again)'))
     d = adapter_config(path)
     c = d.get('codec') or (d.get('extra') or {}).get('codec')
     if c: return Codec.from_dict(c)
@@ -353,6 +358,9 @@ def forecast_file(data, # HDF5 file in the field's format; only the contexts are
                   horizon:int=20, samples:int=1, batch_size:int=8, seed:int=0, dtype=None, progress:bool=True,
                   out=None) -> Forecast: # HDF5 file to write the forecasts to
     "Forecast `horizon` steps after the first `context_steps` steps of every trajectory in `data`; writes `out` if given."
+    check_options(horizon, batch_size, samples, seed=seed)  # every option, and where the result goes, before any work
+    if out is not None: check_output(out, 'out')
+    if adapter is not None and not Path(adapter).is_dir(): raise ValueError(f"adapter {adapter}: no such adapter folder")
     trajectories, time = load_h5(data)
     T = trajectories.shape[1]
     context_steps = T if context_steps is None else context_steps
@@ -371,8 +379,8 @@ def forecast_file(data, # HDF5 file in the field's format; only the contexts are
 
 
 # %% ../nbs/06_forecast.ipynb #6f0b0005
-def lvf_forecast(data:str, # HDF5 file in the field's format; only the contexts are read
-                 out:str, # HDF5 file to write
+def lvf_forecast(data:str=None, # HDF5 file in the field's format; only the contexts are read (required)
+                 out:str=None, # HDF5 file to write (required)
                  adapter:str=None, # adapter folder from lvf_train (default: the base model, zero-shot)
                  model:str=None, # base model (default: the adapter's)
                  context_steps:int=None, # steps of each trajectory to read (default: all)
@@ -380,8 +388,8 @@ def lvf_forecast(data:str, # HDF5 file in the field's format; only the contexts 
                  samples:int=1, # 1: greedy; more: sampled paths, their median and quantiles
                  batch_size:int=8, seed:int=0, dtype:str=None):
     "Forecast every trajectory of an HDF5 file with a trained adapter and write the forecasts to another."
+    if data is None or out is None: raise ValueError("--data (the file to forecast) and --out (the file to write) are both required")
     fc = forecast_file(data, adapter, model, context_steps, horizon, samples, batch_size, seed, dtype, out=out)
     print(f"wrote {out}: {len(fc.median)} forecasts × {horizon} steps, {fc.parse_success:.0%} parsed in full")
 
-def lvf_forecast_cli(): run_cli(lvf_forecast)
-
+def lvf_forecast_cli(): cli_errors('lvf_forecast', run_cli, lvf_forecast)  # the console script, with one-line errors

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 import lvf
-from .data import atomic_write, file_sha256
+from .data import atomic_write, file_sha256, read_json
 
 # %% auto #0
 __all__ = ['ADAPTER_FILE', 'CONFIG_FILE', 'LoRALinear', 'lora_layers', 'apply_lora', 'lora_param_count', 'lora_state_dict',
@@ -193,7 +193,7 @@ def load_adapter(model, path, base_info:dict) -> dict:
     "Load an adapter saved by `save_adapter` onto `model` (applying LoRA if it has none); returns its config."
     path = Path(path)
     if not (path / CONFIG_FILE).exists(): raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; is this an adapter folder written by save_adapter?")
-    cfg = json.loads((path / CONFIG_FILE).read_text())
+    cfg = read_json(path / CONFIG_FILE, fix='save the adapter again (or train its run again)')
     if missing := [k for k in _REQUIRED if k not in cfg]: raise ValueError(f"{path / CONFIG_FILE} lacks {missing}")
     if cfg['base_weights_sha256'] != base_info['weights_sha256']:
         raise ValueError(f"{path}: adapter was trained on base {cfg['base_name']!r} (weights sha256 {cfg['base_weights_sha256'][:12]}…), "

@@ -8,15 +8,15 @@ import copy, itertools, json, math, os, re, time, traceback
 from pathlib import Path
 
 import lvf
-from .data import atomic_write, cli_errors, folder_lock, load_h5, run_cli
+from .data import atomic_write, cli_errors, folder_lock, load_h5, read_json, run_cli, split
 from .flops import FlopLedger, flops_generate, flops_train_step, load_arch
 from .model import library_versions, load_model
 from .tokenizer import HEAD_SIZE
 
 # %% auto #0
 __all__ = ['PRESETS', 'FATAL_ERRORS', 'read_record', 'write_record', 'experiments_dir', 'StudyStopped', 'run_error', 'error_line',
-           'execute_run', 'estimate_flops', 'finetune_params', 'best', 'has_choice', 'baseline_splits', 'Study',
-           'lvf_study', 'lvf_study_cli', 'load_runs', 'md_table', 'run_rows']
+           'execute_run', 'estimate_flops', 'finetune_params', 'best', 'has_choice', 'baseline_splits', 'check_study',
+           'Study', 'lvf_study', 'lvf_study_cli', 'load_runs', 'md_table', 'run_rows']
 
 # %% ../nbs/08_study.ipynb #714ebed7
 PRESETS = {
@@ -42,7 +42,7 @@ PRESETS = {
 def read_record(run_dir) -> dict|None:
     "The record of the run in `run_dir`, or None if it never started."
     p = Path(run_dir) / 'record.json'
-    return json.loads(p.read_text()) if p.exists() else None
+    return read_json(p, fix=f"delete {p.parent} to run it again") if p.exists() else None
 
 def write_record(run_dir, record:dict) -> None:
     "Atomically (re)write a run's record."
@@ -144,6 +144,47 @@ def baseline_splits(p:dict) -> list[str]:
     "The splits the untrained model is scored on: validation only where fine-tuning runs are compared there."
     return ['val', 'test'] if has_choice(p) else ['test']
 
+# %% ../nbs/08_study.ipynb #8a0b0021
+_COUNTS = ('n_eval', 'context_steps', 'horizon', 'grid_context', 'steps', 'final_steps', 'batch_size', 'eval_batch_size', 'eval_windows', 'sample_n')
+
+def _check_options(p:dict) -> None:
+    bad = lambda k, want: ValueError(f"study option {k} must be {want}, got {p[k]!r}")
+    for k in _COUNTS:
+        if not isinstance(p[k], int) or isinstance(p[k], bool) or p[k] < 1: raise bad(k, 'an integer ≥ 1')
+    for k in ('lrs', 'ranks', 'decimals', 'context_lengths'):
+        if not isinstance(p[k], (list, tuple)) or not p[k]: raise bad(k, 'a non-empty list')
+    if not isinstance(p['final_samples'], int) or p['final_samples'] < 0: raise bad('final_samples', 'an integer ≥ 0 (0 or 1: no sampled paths)')
+    if not isinstance(p['budget'], (int, float)) or not p['budget'] > 0: raise bad('budget', 'a number of FLOPs > 0')
+
+# %% ../nbs/08_study.ipynb #8a0b0022
+def _check_settings(p:dict, data:str) -> None:
+    "Every training setting the plan can reach (lr × rank × decimals × context) passes the training runs' own check."
+    from dataclasses import fields
+    from lvf.train import TrainConfig, make_config
+    names = {f.name for f in fields(TrainConfig)}
+    for lr, r, d, c in itertools.product(p['lrs'], p['ranks'], p['decimals'], sorted({p['grid_context'], *p['context_lengths']})):
+        fp = finetune_params(p, data, lr, r, c, d, p['steps'], 'val')
+        try: make_config(**{k: v for k, v in fp.items() if k in names})
+        except ValueError as e: raise ValueError(f"study setting lr {lr}, rank {r}, decimals {d}, context {c}: {e}") from None
+
+def _check_data(p:dict, trajectories, data:str) -> None:
+    "The data file serves the protocol: context + horizon steps, and enough trajectories in each split the plan scores."
+    n, T = trajectories.shape[:2]
+    if p['context_steps'] + p['horizon'] > T:
+        raise ValueError(f"{data}: study options context_steps {p['context_steps']} + horizon {p['horizon']} exceed its {T} steps")
+    parts = split(n)
+    need = dict(train=1, val=max(p['n_eval'] if has_choice(p) else 1, 1),
+                test=max(p['n_eval'], p['sample_n'] if p['final_samples'] > 1 else 0))
+    for s, k in need.items():
+        if len(getattr(parts, s)) < k:
+            raise ValueError(f"{data}: its {n} trajectories leave {len(getattr(parts, s))} in the {s} split; the study needs {k} "
+                             "(lower n_eval or sample_n, or use a larger file)")
+
+def check_study(p:dict, trajectories=None, data:str='data') -> None:
+    "Raise `ValueError` naming the first study option out of range, a training setting that would be refused, or what the data lacks."
+    _check_options(p); _check_settings(p, data)
+    if trajectories is not None: _check_data(p, trajectories, data)
+
 # %% ../nbs/08_study.ipynb #46da1e76
 class Study:
     "A study in `out/name`: runs its plan in order, skipping finished runs and runs the budget cannot pay for."
@@ -155,7 +196,7 @@ class Study:
         if budget is not None: self.p['budget'] = float(budget)
         self.dir = Path(out) / (name or preset)
         self.data, self.log = str(Path(data).resolve()), log
-        if not Path(self.data).exists(): raise ValueError(f"{data}: no such data file")
+        check_study(self.p, load_h5(data)[0], data)  # every option, and the data against them, before any folder is made
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ledger = FlopLedger(self.dir / 'flops.jsonl', budget=self.p['budget'])
         self.arch, self.records, self.last_error, self.preset = load_arch(self.p['model']), {}, None, preset
@@ -179,22 +220,20 @@ def _study_run(self:Study, name:str, notebook:str, params:dict, kind:str) -> dic
     self.records[name] = rec
     if rec['status'] == 'failed':
         if rec.get('error_type') in FATAL_ERRORS or rec['error'] == self.last_error:
-            raise StudyStopped(f"{name} failed with {error_line(rec['error'])}\nThe study stops here: this cause would fail every run "
+            raise StudyStopped(f"{name} failed with {error_line(rec['error'])}. The study stops here: this cause would fail every run "
                                f"(full message and traceback: {run_dir / 'record.json'}).")
         self.last_error = rec['error']
     return rec
 Study.run = _study_run
 
 def _study_check(self:Study) -> None:
-    "Stop before the first run on a cause that would fail every run: missing imports, a bad data file, a base model that does not load."
+    "Stop before the first run on a cause that would fail every run: missing imports, no kernel, a base model that does not load."
     stop = lambda what, e: StudyStopped(f"{what}: {run_error(e)['error']}")
     try:
         import papermill, lvf.train, lvf.evaluate  # what the experiment notebooks import
         from jupyter_client.kernelspec import KernelSpecManager
         KernelSpecManager().get_kernel_spec('python3')
     except Exception as e: raise stop('the experiment notebooks cannot run here', e) from e
-    try: load_h5(self.data)
-    except Exception as e: raise stop('the data file cannot be used', e) from e
     try: load_model(self.p['model'], device='cpu')
     except Exception as e: raise stop(f"the base model {self.p['model']!r} cannot be loaded", e) from e
 Study.check = _study_check
@@ -299,7 +338,7 @@ def lvf_study(preset:str='quick', # micro (tiny model, tests), smoke (embedded, 
     except StudyStopped as e: raise SystemExit(f'lvf_study: error: {e}') from None
     print(json.dumps({k: v for k, v in summary.items() if k != 'report'}, indent=1))
     failed = [k for k, v in summary['records'].items() if v == 'failed']
-    if failed: raise SystemExit(f"failed runs: {failed} (see their notebook.ipynb; start the study again to retry them)")
+    if failed: raise SystemExit(f"lvf_study: error: failed runs: {failed} (see their notebook.ipynb; start the study again to retry them)")
     return summary
 
 def lvf_study_cli(): cli_errors('lvf_study', run_cli, lvf_study, resume_hint='start the same command again: finished runs are kept, the interrupted run resumes')

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import atomic_write, cli_errors, config_parser, file_sha256, folder_lock, load_h5, split
+from .data import atomic_write, cli_errors, config_parser, file_sha256, folder_lock, load_h5, read_json, split
 from .flops import FlopLedger, append_jsonl, flops_forward, flops_train_step, read_jsonl
 from .lora import apply_lora, lora_state_dict, save_adapter, set_lora_state
 from .model import head_logits, library_versions, load_model
@@ -188,7 +188,11 @@ def _prepare(c:TrainConfig):
     model, tok, info = load_model(c.model, dtype=c.dtype, device=c.device)
     codec = Codec(c.decimals, c.percentile, c.target, c.per_trajectory).fit(trajectories[parts.train])
     train_w = make_windows(tok, codec, trajectories[train_idx], c.context_length, c.stride)
-    val_w = make_windows(tok, codec, trajectories[parts.val], c.context_length, c.context_length)[:c.eval_windows]
+    val_w = make_windows(tok, codec, trajectories[parts.val], c.context_length, c.context_length)
+    if len(val_w) < c.eval_windows:
+        raise ValueError(f"eval_windows={c.eval_windows}, but the {len(parts.val)} validation trajectories of {c.data} make only "
+                         f"{len(val_w)} windows of ≤ {c.context_length} tokens: lower eval_windows")
+    val_w = val_w[:c.eval_windows]
     return model, tok, info, codec, train_w, val_w, file_sha256(c.data)
 
 # %% ../nbs/05_train.ipynb #2615d62f
@@ -228,8 +232,7 @@ def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> 
             raise ValueError(f"{out} holds an unfinished run: pass resume=True (--resume) to continue it, "
                              "or overwrite=True (--overwrite) to delete it and start again")
         if resume and (out / 'config.json').exists():  # compared before anything is written: a refused resume changes nothing
-            try: saved = json.loads((out / 'config.json').read_text())
-            except ValueError as e: raise ValueError(f"{out / 'config.json'} is not valid JSON ({e}); start the run again with overwrite=True") from None
+            saved = read_json(out / 'config.json', fix='start the run again with overwrite=True')
             if changes := config_changes(saved, c):
                 raise ValueError(f"cannot resume {out} with other options ({'; '.join(changes)}): resume with the options it was started "
                                  "with, or start a new run in another out")

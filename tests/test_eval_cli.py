@@ -45,10 +45,25 @@ def test_lvf_eval_rejects_bad_inputs_before_generating(tmp_path):
              (('--data', DATA, '--adapter', tmp_path / 'nope'), 'no such adapter folder')]
     (tmp_path / 'bad.h5').write_text('not hdf5')
     cases.append((('--data', tmp_path / 'bad.h5'), 'not an HDF5 file'))
+    (tmp_path / 'cut.h5').write_bytes(DATA.read_bytes()[:DATA.stat().st_size // 2])   # a copy cut short
+    cases.append((('--data', tmp_path / 'cut.h5'), 'cut.h5: damaged HDF5 file, it cannot be read'))
+    (tmp_path / 'adapter').mkdir(); (tmp_path / 'adapter' / 'adapter_config.json').write_text('{"rank": 8, "alpha"')
+    cases.append((('--data', DATA, '--adapter', tmp_path / 'adapter'), 'adapter_config.json is damaged: not valid JSON'))
+    cases.append((('--data', DATA, '--n', 'two'), "argument --n: invalid int value: 'two'"))      # argparse's own error, one line too
+    cases.append((('--data', DATA, '--temperature', 0), 'need temperature > 0'))
     for args, message in cases:
         r = run('--model', 'tiny', *args, '--json', tmp_path / 'x.json', '--quiet')
-        assert r.returncode == 1 and message in r.stderr and 'Traceback' not in r.stderr, (args, r.stderr)
+        assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1 and r.stderr.startswith("lvf_eval: error: "), (args, r.stderr)
         assert not (tmp_path / 'x.json').exists()
+
+
+def test_lvf_eval_checks_where_results_go_before_evaluating(tmp_path):
+    # the --json path is checked first: a folder (or a path under a file) fails at once, not after the evaluation
+    (tmp_path / 'file').write_text('')
+    for target, message in [(tmp_path, 'is a folder; give a file name'), (tmp_path / 'file' / 'x.json', 'is a file, so no folder can be made')]:
+        r = run('--model', 'tiny', '--data', DATA, '--n', 2, '--context-steps', 10, '--horizon', 3, '--json', target, '--quiet')
+        assert r.returncode == 2 and message in r.stderr and r.stderr.count('\n') == 1, r.stderr
+        assert 'MAE' not in r.stdout   # nothing was evaluated
 
 
 def test_lvf_eval_refuses_an_adapter_of_another_base_model(tmp_path):
@@ -58,5 +73,5 @@ def test_lvf_eval_refuses_an_adapter_of_another_base_model(tmp_path):
     apply_lora(model, rank=2, alpha=4, targets=('q_proj', 'v_proj'))
     save_adapter(model, tmp_path / 'adapter', dict(info, name='another-model', weights_sha256='f' * 64))
     r = run('--model', 'tiny', '--data', DATA, '--n', 2, '--adapter', tmp_path / 'adapter', '--json', tmp_path / 'x.json', '--quiet')
-    assert r.returncode == 1 and 'refusing to load it' in r.stderr, r.stderr
+    assert r.returncode == 2 and 'refusing to load it' in r.stderr and r.stderr.count('\n') == 1, r.stderr
     assert not (tmp_path / 'x.json').exists()

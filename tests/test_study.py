@@ -20,6 +20,8 @@ def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path):
     deadline = time.time() + 300  # interrupt as soon as the first fine-tuning run has started
     while time.time() < deadline and not any(k.startswith('grid_') for k in records(tmp_path / 'micro')):
         time.sleep(0.5)
+    second = study(tmp_path); out2, _ = second.communicate(timeout=300)   # one writer per folder: a second study is refused
+    assert second.returncode == 1 and 'is in use by another study (pid' in out2, out2
     os.killpg(proc.pid, signal.SIGKILL); proc.wait()
     first = records(tmp_path / 'micro')
     assert first['baseline']['status'] == 'finished'
