@@ -62,7 +62,7 @@ def probe_storage(study_dir:str, token:str, data:str, node_id:str) -> str|None:
     "On a node: why it cannot use the study folder `study_dir` (None if it can)."
     d = Path(study_dir)
     try:
-        if (d / '.storage-check').read_text() != token: return f"{d} there is another folder (its .storage-check differs)"
+        if (d / '.storage-check').read_text() != token: return f"sees another folder at {d} (its .storage-check differs)"
         (d / f'.storage-{node_id}').write_text(token)
     except OSError as e: return f"cannot use {d}: {type(e).__name__}: {e.strerror or e}"
     if not Path(data).is_file(): return f"cannot read the data file {data}"
@@ -122,6 +122,8 @@ class RayExecutor:
         return rec
 
     def run_stage(self, study, runs:list[tuple]) -> list[dict|None]:
+        "Records of `runs` (None: not started): admitted in plan order, dispatched together, settled as each ends."
+        if self.ray is None: self.prepare(study)
         ray = self.ray
         admitted = [study._admit(*r) for r in runs]
         jobs = [job for job, _ in admitted if job]
@@ -135,7 +137,7 @@ class RayExecutor:
                 (ref,), _ = ray.wait(list(refs), num_returns=1)
                 job = refs.pop(ref)
                 try: rec = ray.get(ref)
-                except (ray.exceptions.RayTaskError, ray.exceptions.RayError) as e: rec = self._lost(job, e)
+                except ray.exceptions.RayError as e: rec = self._lost(job, e)
                 study.log(f"{job['name']}: {rec['status']} in {rec.get('wall_s') or 0:.0f} s on {rec.get('node', {}).get('ip', '?')}"
                           + (f" (attempt {rec['attempts']})" if rec.get('attempts', 1) > 1 else '')
                           + (f": {error_line(rec['error'])}" if rec['status'] == 'failed' else ''))

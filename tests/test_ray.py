@@ -186,6 +186,13 @@ def test_the_budget_trims_a_stage(cluster, tmp_path):
     assert sum(e['flops'] for e in ledger) <= budget
     report = (tmp_path / 'micro' / 'report' / 'notebook.ipynb').read_text()
     assert 'grid_lr1e-2_r2_ctx64_d2: skipped' in report                  # the report says which runs were not started
+    # the driver started again: finished runs are not redone, and the budget still refuses the rest
+    mtimes = {k: (tmp_path / 'micro' / k / 'notebook.ipynb').stat().st_mtime for k in recs if recs[k]['status'] == 'finished' and k != 'report'}
+    proc = study(tmp_path, '--budget', budget, '--executor', 'ray', '--ray-address', cluster['address'])
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert {k: (tmp_path / 'micro' / k / 'notebook.ipynb').stat().st_mtime for k in mtimes} == mtimes
+    assert {k: r['status'] for k, r in records(tmp_path / 'micro').items()} == {k: r['status'] for k, r in recs.items()}
 
 
 def test_executor_options_are_checked(tmp_path):
