@@ -8,10 +8,11 @@ import json, os, platform, re, time
 from pathlib import Path
 
 import lvf
-from .data import atomic_write, cli_errors, run_cli
+from .core import atomic_write, cli_errors, run_cli
 
 # %% auto #0
-__all__ = ['FLAGS', 'cpu_info', 'machine', 'machine_name', 'write_result', 'benchmarks_dir', 'lvf_bench', 'lvf_bench_cli']
+__all__ = ['FLAGS', 'BENCHMARKS', 'cpu_info', 'machine', 'machine_name', 'write_result', 'read_result', 'embedded_gguf',
+           'benchmarks_dir', 'lvf_bench', 'lvf_bench_cli']
 
 # %% ../nbs/10_bench.ipynb #efde4e02
 FLAGS = ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16')
@@ -45,23 +46,47 @@ def machine_name(m:dict|None=None) -> str:
 
 # %% ../nbs/10_bench.ipynb #d5c90beb
 def write_result(folder, name:str, result:dict) -> Path:
-    "Write `result` with the machine and date to `folder/<name>-<machine>.json`; returns the path."
+    "Write `result` with the machine and date to `folder/<name>-<machine>.json` (`result['machine']`, if any, adds to the machine's entries); returns the path."
     m = machine()
     path = Path(folder) / f'{name}-{machine_name(m)}.json'
+    result = dict(result); m.update(result.pop('machine', {}))
     with atomic_write(path) as tmp: tmp.write_text(json.dumps(dict(benchmark=name, machine=m, date=time.strftime('%Y-%m-%d'), **result), indent=1) + '\n')
+    return path
+
+# %% ../nbs/10_bench.ipynb #4c512508
+def read_result(folder, name:str) -> dict|None:
+    "The result `name` written by `write_result` into `folder` for this machine, or None if there is none."
+    path = Path(folder) / f'{name}-{machine_name()}.json'
+    return json.loads(path.read_text()) if path.exists() else None
+
+# %% ../nbs/10_bench.ipynb #2b121488
+def embedded_gguf() -> Path:
+    "Path of the embedded model's GGUF file in lvf's cache, assembled (and its SHA-256 checked) on first use."
+    from lvf.model import EMBEDDED, assemble_gguf, cache_dir
+    path = cache_dir() / f"embedded-{EMBEDDED['sha256'][:16]}.gguf"
+    if not path.exists() or path.stat().st_size != EMBEDDED['size']:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        assemble_gguf(path)
     return path
 
 # %% ../nbs/10_bench.ipynb #ffe0cc11
 def benchmarks_dir() -> Path:
-    "The folder of the benchmark notebooks (`nbs/benchmarks` of this checkout, or `$LVF_BENCHMARKS`)."
-    return Path(os.environ.get('LVF_BENCHMARKS') or Path(lvf.__file__).resolve().parent.parent / 'nbs' / 'benchmarks')
+    "The benchmark notebooks: `$LVF_BENCHMARKS`, else this checkout's `nbs/benchmarks`, else the copy installed in the package."
+    if os.environ.get('LVF_BENCHMARKS'): return Path(os.environ['LVF_BENCHMARKS'])
+    here = Path(lvf.__file__).resolve().parent
+    return here.parent / 'nbs' / 'benchmarks' if (here.parent / 'nbs' / 'benchmarks').is_dir() else here / 'benchmarks'
 
-def lvf_bench(name:str, # the benchmark notebook nbs/benchmarks/NAME.ipynb, e.g. step
+BENCHMARKS = ('limits', 'flops', 'step', 'forecast', 'summary')  # `lvf_bench all`, in this order: later ones read earlier results
+
+def lvf_bench(name:str, # the benchmark notebook nbs/benchmarks/NAME.ipynb, e.g. step; `all`: every one of BENCHMARKS in order
               model:str=None): # base model (default: the notebook's, the embedded model)
     "Run a benchmark notebook with papermill; on success the executed notebook replaces the source."
     import papermill as pm
+    if name == 'all':
+        for b in BENCHMARKS: lvf_bench(b, model)
+        return
     src = benchmarks_dir() / f'{name}.ipynb'
-    if not src.exists(): raise ValueError(f"no benchmark {name!r}; have {sorted(p.stem for p in benchmarks_dir().glob('*.ipynb'))}")
+    if not src.exists(): raise ValueError(f"no benchmark {name!r}; have {sorted(p.stem for p in benchmarks_dir().glob('*.ipynb'))} (or all)")
     done = benchmarks_dir() / 'results' / f'{name}-{machine_name()}.ipynb'
     done.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(src), str(done), parameters=dict(model=model) if model else {}, cwd=str(src.parent), kernel_name='python3')

@@ -4,21 +4,19 @@
 
 # %% ../nbs/00_data.ipynb #353722ae
 from __future__ import annotations
-import argparse, hashlib, json, os, sys, tempfile
-from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
 import h5py
 import numpy as np
-from fastcore.script import anno_parser, call_parse
+from fastcore.script import call_parse
 from scipy.integrate import solve_ivp
 
+from .core import atomic_write, cli_errors, file_sha256, run_cli
+
 # %% auto #0
-__all__ = ['PARAM_RANGES', 'BAD_INPUT', 'lv_rhs', 'sample_params', 'integrate', 'simulate', 'summarize', 'validate',
-           'atomic_write', 'save_h5', 'load_h5', 'h5_attrs', 'file_sha256', 'read_json', 'Split', 'split', 'lvf_data',
-           'one_line_errors', 'run_cli', 'cli_errors', 'check_output', 'lvf_data_cli', 'FolderLocked', 'folder_lock',
-           'config_parser']
+__all__ = ['PARAM_RANGES', 'lv_rhs', 'sample_params', 'integrate', 'simulate', 'summarize', 'validate', 'save_h5', 'load_h5',
+           'h5_attrs', 'Split', 'split', 'lvf_data', 'lvf_data_cli']
 
 # %% ../nbs/00_data.ipynb #783667a4
 def lv_rhs(t, z, a, b, d, g, K):
@@ -85,22 +83,6 @@ def validate(trajectories:np.ndarray, time:np.ndarray, source:str='data') -> Non
         bad = np.argwhere(trajectories < 0)[0]
         raise ValueError(f"{source}: populations must be ≥ 0, found {trajectories[tuple(bad)]:g} at index {tuple(bad.tolist())}")
 
-# %% ../nbs/00_data.ipynb #35e370e2
-@contextmanager
-def atomic_write(path):
-    "Yield a temporary path next to `path`; it replaces `path` only if the block finishes without error."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0); os.umask(umask)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-
 # %% ../nbs/00_data.ipynb #99425e14
 def save_h5(path, trajectories:np.ndarray, time:np.ndarray, **attrs) -> Path:
     "Atomically write `trajectories` and `time` in the field's HDF5 format; `attrs` become file attributes."
@@ -137,21 +119,6 @@ def h5_attrs(path) -> dict:
     "The optional attributes of a dataset file (empty for the field's own file)."
     with h5py.File(path, 'r') as f: return {k: v.tolist() if hasattr(v, 'tolist') else v for k, v in f.attrs.items()}
 
-def file_sha256(path) -> str:
-    "SHA-256 of a file's bytes, to record exactly which data a run used."
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        while chunk := f.read(1 << 20): h.update(chunk)
-    return h.hexdigest()
-
-def read_json(path, fix:str='') -> dict:
-    "The JSON object in file `path`; a damaged file raises `ValueError` naming it, what is wrong and, as `fix`, how to recover."
-    path = Path(path)
-    try: obj = json.loads(path.read_text(encoding='utf-8'))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is damaged: not valid JSON ({e})" + (f"; {fix}" if fix else '')) from None
-    if not isinstance(obj, dict): raise ValueError(f"{path} is damaged: a JSON {type(obj).__name__}, not an object" + (f"; {fix}" if fix else ''))
-    return obj
 
 # %% ../nbs/00_data.ipynb #b96ecc77
 class Split(NamedTuple):
@@ -180,89 +147,4 @@ def lvf_data(out:str='data/lotka_volterra_data.h5', # where to write the HDF5 fi
                    d_sampling='log-uniform', **{f'range_{k}': np.array(v) for k, v in PARAM_RANGES.items()})
     print(f"wrote {path}: {n} trajectories × {steps} steps, sha256 {file_sha256(path)[:16]}…")
 
-# %% ../nbs/00_data.ipynb #e37d7867
-def _underscore_option(arg:str) -> str:
-    if not arg.startswith('--'): return arg
-    name, eq, value = arg[2:].partition('=')
-    return '--' + name.replace('-', '_') + eq + value
-
-def one_line_errors(parser:argparse.ArgumentParser) -> argparse.ArgumentParser:
-    "`parser`, reporting a malformed option as one line `prog: error: …` (exit 2) instead of argparse's usage block."
-    def error(message):
-        print(f"{parser.prog}: error: {message} (--help lists the options)", file=sys.stderr); sys.exit(2)
-    parser.error = error
-    return parser
-
-def run_cli(func, argv=None):
-    "Call `func` with options parsed from `argv` (default: `sys.argv[1:]`); `--a-b` means `--a_b`."
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = vars(one_line_errors(anno_parser(func)).parse_args([_underscore_option(a) for a in argv]))
-    return func(**{k: v for k, v in args.items() if k not in ('pdb', 'xtra')})  # options fastcore adds for itself
-
-# %% ../nbs/00_data.ipynb #0c0e0002
-BAD_INPUT = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
-
-def cli_errors(tool:str, func, *args, resume_hint:str|None=None, **kwargs):
-    "Call `func(*args, **kwargs)` for console script `tool`; errors become one line on stderr and an exit status (2 bad input, 1 failed, 130 Ctrl-C)."
-    try: return func(*args, **kwargs)
-    except KeyboardInterrupt:
-        print(f"{tool}: interrupted" + (f"; {resume_hint}" if resume_hint else ''), file=sys.stderr); sys.exit(130)
-    except Exception as e:
-        if os.environ.get('LVF_DEBUG'): raise
-        bad = isinstance(e, BAD_INPUT)
-        msg = ' '.join(str(e).split()) if bad else f"{type(e).__name__}: {' '.join(str(e).split())}"
-        print(f"{tool}: error: {msg}" + ('' if bad else ' (LVF_DEBUG=1 shows the traceback)'), file=sys.stderr)
-        sys.exit(2 if bad else 1)
-
-def check_output(path, option:str) -> Path:
-    "`path` as a `Path` if the file option `option` names can be written, else a `ValueError` saying why (checked before any work)."
-    path = Path(path)
-    if path.is_dir(): raise ValueError(f"{option} {path} is a folder; give a file name")
-    parent = next((p for p in path.parents if p.exists()), Path('.'))
-    if not parent.is_dir(): raise ValueError(f"{option} {path}: {parent} is a file, so no folder can be made there")
-    if not os.access(parent, os.W_OK): raise ValueError(f"{option} {path}: {parent} is not writable")
-    return path
-
 def lvf_data_cli(): cli_errors('lvf_data', run_cli, lvf_data.__wrapped__)  # the console script: `lvf_data` with one-line errors
-
-# %% ../nbs/00_data.ipynb #0c0e0005
-class FolderLocked(RuntimeError):
-    "Another process is writing into the folder."
-
-@contextmanager
-def folder_lock(folder, what:str='study'):
-    "Hold an exclusive lock on `folder/.lock` (creating `folder`) while the block runs; raise `FolderLocked` if another process holds it."
-    import fcntl, socket, time  # here: notebooks name their arrays `time`
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    f = open(folder / '.lock', 'a+', encoding='utf-8')
-    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.seek(0); holder = f.read().strip() or 'another process'; f.close()
-        raise FolderLocked(f"{folder} is in use by another {what} ({holder}); two writers would corrupt each other's files: "
-                           "wait for it to finish, or stop it") from None
-    try:
-        f.seek(0); f.truncate(); f.write(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"); f.flush()
-        yield folder
-    finally: f.close()  # closing releases the lock (and so does the process's death)
-
-
-# %% ../nbs/00_data.ipynb #0c0f0002
-def _arg_type(anno):
-    "The argparse type of a field annotated `anno` (`int`, `float|None`, `tuple`, … or their strings); 'bool' for flags."
-    if not isinstance(anno, str): anno = ' | '.join(getattr(a, '__name__', str(a)) for a in getattr(anno, '__args__', (anno,)))
-    base = anno.replace(' ', '').replace('|None', '').replace('None|', '')
-    if base == 'bool': return 'bool'
-    if base == 'tuple': return lambda s: tuple(s.replace(',', ' ').split())
-    return {'str': str, 'int': int, 'float': float}[base]
-
-def config_parser(cls, description:str='') -> argparse.ArgumentParser:
-    "A parser with one `--option` (or `--opt-ion`) per field of dataclass `cls`: its type, its default, its comment as help."
-    from fastcore.docments import docments
-    p = one_line_errors(argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter))
-    for name, d in docments(cls, full=True).items():
-        if name == 'return': continue
-        t, flags = _arg_type(d['anno']), [f'--{name.replace("_", "-")}'] + ([f'--{name}'] if '_' in name else [])
-        kw = dict(action=argparse.BooleanOptionalAction) if t == 'bool' else dict(type=t)
-        p.add_argument(*flags, dest=name, default=d['default'], help=(d['docment'] or '').replace('%', '%%'), **kw)
-    return p
-

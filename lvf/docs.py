@@ -10,15 +10,18 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import nbformat
-from execnb.nbio import nb2str, read_nb
-from .data import cli_errors, run_cli
 from fastcore.xtras import globtastic, str2bool, working_directory
-from jinja2 import DictLoader
-from nbconvert import HTMLExporter
-from nbdev.config import get_config
-from nbdev.doclinks import _nbpath2html, nbglob
-from nbdev.process import extract_directives
-from nbdev.processors import FilterDefaults, _show_docs, cell_lang, exec_show_docs
+from .core import cli_errors, run_cli
+try:  # the `docs` extra (part of `dev`): training and the study never need these
+    from execnb.nbio import nb2str, read_nb
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+    from nbdev.config import get_config
+    from nbdev.doclinks import _nbpath2html, nbglob
+    from nbdev.process import extract_directives
+    from nbdev.processors import FilterDefaults, _show_docs, cell_lang, exec_show_docs
+except ImportError as e:
+    raise ImportError(f"lvf.docs needs the docs extra ({e}): pip install -c constraints.txt -e '.[docs]'") from e
 
 # %% auto #0
 __all__ = ['CI_MARKER', 'has_outputs', 'site_notebooks', 'page_path', 'needed_for_docs', 'exec_api_docs', 'DocsProcs', 'proc_nb',

@@ -14,7 +14,8 @@ import numpy as np
 from scipy.optimize import least_squares
 
 import lvf
-from .data import atomic_write, check_output, cli_errors, file_sha256, load_h5, lv_rhs, run_cli, split
+from .data import load_h5, lv_rhs, split
+from .core import atomic_write, check_output, cli_errors, file_sha256, run_cli
 from .forecast import Forecast, adapter_codec, adapter_config, check_options, forecast, load_forecaster
 from .model import library_versions
 from .tokenizer import Codec

@@ -4,25 +4,25 @@
 
 # %% ../nbs/04_flops.ipynb #f1c6dc0d
 from __future__ import annotations
-import inspect, json, math, sys, warnings
+import json, math, warnings
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
 from typing import NamedTuple
 
 from fastcore.basics import patch
-from fastcore.script import _is_script_run
+
+from .core import append_jsonl, cli_errors, read_jsonl, run_cli
 
 # %% auto #0
 __all__ = ['EMBEDDED_ARCH', 'LINEAR_NAMES', 'CONVENTIONS', 'Arch', 'arch_dims', 'n_params', 'n_lora_params', 'ops',
            'matmul_flops', 'rmsnorm_flops', 'rope_angle_flops', 'rope_flops', 'softmax_flops', 'scale_mask_flops',
            'swiglu_flops', 'log_softmax_flops', 'nll_flops', 'adamw_flops', 'FlopCount', 'flops_forward',
-           'flops_train_step', 'flops_generate', 'read_jsonl', 'append_jsonl', 'FlopLedger', 'load_arch', 'lvf_flops']
+           'flops_train_step', 'flops_generate', 'FlopLedger', 'load_arch', 'lvf_flops', 'lvf_flops_cli']
 
 # %% ../nbs/04_flops.ipynb #3a6247c4
 EMBEDDED_ARCH = dict(model_type='qwen2', hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
                      num_attention_heads=14, num_key_value_heads=2, vocab_size=151936, rope_theta=1e6,
-                     rms_norm_eps=1e-6, tie_word_embeddings=True)  # Qwen2.5-0.5B(-Coder)-Instruct, DESIGN.md §5
+                     rms_norm_eps=1e-6, tie_word_embeddings=True)  # Qwen2.5-0.5B(-Coder)-Instruct, as the embedded GGUF's header gives it (01_model)
 
 class Arch(NamedTuple):
     d: int          # hidden size
@@ -328,31 +328,6 @@ def flops_generate(arch, batch:int, prompt_len:int, new_tokens:int, lora_rank:in
         _count(_model_ops(a, batch, 1, pos + 1, convention, ranks, batch, False, None, head_vocab), 'decode', fc)
     return fc
 
-# %% ../nbs/04_flops.ipynb #8bfa19ad
-def read_jsonl(path) -> list[dict]:
-    "The objects in a JSON-lines file; a truncated last line (an interrupted write) is skipped with a warning."
-    lines, out = Path(path).read_bytes().split(b'\n'), []
-    for i, line in enumerate(lines):
-        if not line.strip(): continue
-        try: out.append(json.loads(line))
-        except ValueError:
-            if i < len(lines) - 1: raise ValueError(f"{path}, line {i + 1}: not a JSON object: {line[:80]!r}") from None
-            warnings.warn(f"{path}: ignoring a truncated last line (an interrupted write): {line[:80]!r}")
-    return out
-
-# %% ../nbs/04_flops.ipynb #541ea97f
-def append_jsonl(path, obj:dict):
-    "Append `obj` to a JSON-lines file as one line, first cutting off a truncated last line."
-    line = (json.dumps(obj) + '\n').encode()  # serialise first: an unserialisable object writes nothing
-    with open(path, 'a+b') as f:
-        end = f.seek(0, 2)
-        f.seek(max(0, end - (1 << 16)))
-        tail = f.read().rpartition(b'\n')[2] if end else b''  # what follows the last newline
-        if tail:
-            try: json.loads(tail); f.write(b'\n')           # complete, only its newline is missing
-            except ValueError: f.truncate(end - len(tail))   # a fragment of an interrupted write
-        f.write(line); f.flush()
-
 # %% ../nbs/04_flops.ipynb #62d53d46
 class FlopLedger:
     "FLOPs spent per experiment against a budget, persisted as an append-only JSON-lines file."
@@ -393,16 +368,6 @@ def table(self:FlopLedger) -> str:
 
 FlopLedger.__repr__ = lambda self: self.table()
 
-# %% ../nbs/04_flops.ipynb #d2295dbf
-def _cli(func):
-    "`func`, which, run as a console script with no arguments, parses the command line and reports errors on one line."
-    @wraps(func)
-    def _f(*args, **kwargs):
-        if args or kwargs or not _is_script_run(inspect.currentframe().f_back): return func(*args, **kwargs)
-        from lvf.data import cli_errors, run_cli  # only here: importing lvf.data brings h5py and scipy
-        cli_errors(func.__name__, run_cli, func)  # as a command, return nothing: a console script exits with what it returns
-    return _f
-
 # %% ../nbs/04_flops.ipynb #5d0218f0
 def load_arch(model:str) -> dict:
     "Architecture numbers of `model`: 'embedded', 'tiny', or a folder holding a `config.json` (no weights read)."
@@ -415,7 +380,6 @@ def load_arch(model:str) -> dict:
     return json.loads((p / 'config.json').read_text())
 
 # %% ../nbs/04_flops.ipynb #2d250ca5
-@_cli
 def lvf_flops(model:str='embedded', # 'embedded', 'tiny', or a folder with a config.json
               batch:int=4, # sequences per batch
               seq_len:int=512, # tokens per sequence (the prompt length with --generate)
@@ -435,3 +399,5 @@ def lvf_flops(model:str='embedded', # 'embedded', 'tiny', or a folder with a con
     return fc
 
 _dumps = json.dumps  # the module: `lvf_flops` calls its `--json` flag `json`
+
+def lvf_flops_cli(): cli_errors('lvf_flops', run_cli, lvf_flops)  # the console script, with one-line errors

@@ -16,7 +16,8 @@ from fastcore.basics import patch
 from tqdm import tqdm
 
 import lvf
-from .data import atomic_write, check_output, cli_errors, file_sha256, load_h5, read_json, run_cli
+from .data import load_h5
+from .core import atomic_write, check_output, cli_errors, file_sha256, read_json, run_cli
 from .flops import Arch, arch_dims, flops_generate
 from .lora import load_adapter, lora_layers
 from .model import head_logits, load_model

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 import lvf
-from .data import atomic_write, file_sha256, read_json
+from .core import atomic_write, file_sha256, read_json
 
 # %% auto #0
 __all__ = ['ADAPTER_FILE', 'CONFIG_FILE', 'LoRALinear', 'lora_layers', 'apply_lora', 'lora_param_count', 'lora_state_dict',

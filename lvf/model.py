@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
-from .data import atomic_write, file_sha256
+from .core import atomic_write, file_sha256
 
 # %% auto #0
 __all__ = ['EMBEDDED', 'INSTALL_HINT', 'TINY_CHARS', 'TINY_SPECIALS', 'ARCH_KEYS', 'embedded_parts', 'cache_dir', 'assemble_gguf',

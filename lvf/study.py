@@ -8,7 +8,8 @@ import copy, itertools, json, math, os, re, socket, time, traceback
 from pathlib import Path
 
 import lvf
-from .data import atomic_write, cli_errors, folder_lock, load_h5, read_json, run_cli, split
+from .data import load_h5, split
+from .core import atomic_write, cli_errors, folder_lock, read_json, run_cli
 from .flops import FlopLedger, flops_generate, flops_train_step, load_arch
 from .model import library_versions, load_model
 from .tokenizer import HEAD_SIZE
@@ -54,8 +55,10 @@ def _versions() -> dict:
     return dict(library_versions(), papermill=papermill.__version__)
 
 def experiments_dir() -> Path:
-    "The folder of the experiment notebooks (`nbs/experiments` of this checkout)."
-    return Path(os.environ.get('LVF_EXPERIMENTS') or Path(lvf.__file__).resolve().parent.parent / 'nbs' / 'experiments')
+    "The experiment notebooks: `$LVF_EXPERIMENTS`, else this checkout's `nbs/experiments`, else the copy installed in the package."
+    if os.environ.get('LVF_EXPERIMENTS'): return Path(os.environ['LVF_EXPERIMENTS'])
+    here = Path(lvf.__file__).resolve().parent
+    return here.parent / 'nbs' / 'experiments' if (here.parent / 'nbs' / 'experiments').is_dir() else here / 'experiments'
 
 # %% ../nbs/08_study.ipynb #5f1a0c02
 FATAL_ERRORS = ('ImportError', 'ModuleNotFoundError', 'PackageNotFoundError', 'NoSuchKernel')

@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import atomic_write, cli_errors, config_parser, file_sha256, folder_lock, load_h5, read_json, split
-from .flops import FlopLedger, append_jsonl, flops_forward, flops_train_step, read_jsonl
+from .data import load_h5, split
+from .core import append_jsonl, atomic_write, cli_errors, config_parser, file_sha256, folder_lock, read_json, read_jsonl
+from .flops import FlopLedger, flops_forward, flops_train_step
 from .lora import apply_lora, lora_state_dict, save_adapter, set_lora_state
 from .model import head_logits, library_versions, load_model
 from .tokenizer import Codec, encode_steps, head_ids, token_windows, tokenize_steps

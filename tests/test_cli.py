@@ -3,7 +3,8 @@ import subprocess, sys
 from pathlib import Path
 
 import numpy as np
-from lvf.data import load_h5, file_sha256
+from lvf.core import file_sha256
+from lvf.data import load_h5
 
 BIN = Path(sys.executable).parent
 

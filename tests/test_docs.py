@@ -53,7 +53,7 @@ def main_of(page_html): return page_html.partition('<main')[2]
 def test_one_page_per_notebook_in_sidebar_order(site):
     out, notebooks = site
     pages = [page_path(nb) for nb in notebooks]
-    assert pages[:2] == ['index.html', 'data.html']  # the index is the home page, then the notebooks in order
+    assert pages[:3] == ['index.html', 'core.html', 'data.html']  # the index is the home page, then the notebooks in order
     for nb in NBS.glob('[0-9]*.ipynb'):
         assert Path(nb.name) in notebooks, f"{nb.name} has no page"
     for nb in (NBS / 'experiments').glob('*.ipynb'):
