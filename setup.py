@@ -36,7 +36,7 @@ setuptools.setup(
     install_requires=_reqs('requirements'),
     extras_require={'embedded': _reqs('embedded_requirements'), 'docs': _reqs('docs_requirements'),
                     'dev': _reqs('dev_requirements') + _reqs('docs_requirements'),
-                    'bench': _reqs('bench_requirements')},
+                    'bench': _reqs('bench_requirements'), 'ray': _reqs('ray_requirements')},
     long_description=open('README.md', encoding='utf-8').read(), long_description_content_type='text/markdown',
     zip_safe=False, cmdclass={'build_py': BuildPy},
     entry_points={'console_scripts': cfg.get('console_scripts', '').split(),

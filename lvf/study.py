@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_study.ipynb #115486e1
 from __future__ import annotations
-import copy, itertools, json, math, os, re, time, traceback
+import copy, itertools, json, math, os, re, socket, time, traceback
 from pathlib import Path
 
 import lvf
@@ -16,8 +16,8 @@ from .tokenizer import HEAD_SIZE
 
 # %% auto #0
 __all__ = ['PRESETS', 'FATAL_ERRORS', 'read_record', 'write_record', 'experiments_dir', 'StudyStopped', 'run_error', 'error_line',
-           'execute_run', 'estimate_flops', 'finetune_params', 'best', 'has_choice', 'baseline_splits', 'check_study',
-           'Study', 'lvf_study', 'lvf_study_cli', 'load_runs', 'md_table', 'run_rows']
+           'local_node', 'execute_run', 'estimate_flops', 'finetune_params', 'best', 'has_choice', 'baseline_splits',
+           'check_study', 'Study', 'lvf_study', 'lvf_study_cli', 'load_runs', 'md_table', 'run_rows']
 
 # %% ../nbs/08_study.ipynb #714ebed7
 PRESETS = {
@@ -82,13 +82,17 @@ def error_line(error:str) -> str:
 
 
 # %% ../nbs/08_study.ipynb #7c9bbbdc
-def execute_run(name:str, notebook:str, params:dict, run_dir, log=print) -> dict:
+def local_node() -> dict:
+    "The machine and process a run executes in (each record names it; a Ray worker adds its node id)."
+    return dict(host=socket.gethostname(), pid=os.getpid())
+
+def execute_run(name:str, notebook:str, params:dict, run_dir, log=print, node:dict|None=None) -> dict:
     "Run experiment `notebook` with `params` into `run_dir` via papermill and return its finished record."
     import papermill as pm
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     old = read_record(run_dir) or {}
     rec = dict(name=name, notebook=notebook, params=params, status='running', attempts=old.get('attempts', 0) + 1,
-               started=time.strftime('%Y-%m-%dT%H:%M:%S'), versions=_versions())
+               started=time.strftime('%Y-%m-%dT%H:%M:%S'), node=node or local_node(), versions=_versions())
     write_record(run_dir, rec)
     t0 = time.time()
     try:
@@ -192,7 +196,7 @@ def check_study(p:dict, trajectories=None, data:str='data') -> None:
 class Study:
     "A study in `out/name`: runs its plan in order, skipping finished runs and runs the budget cannot pay for."
     def __init__(self, preset:str='quick', out='runs', name:str|None=None, data:str='data/lotka_volterra_data.h5',
-                 budget:float|None=None, log=print, **overrides):
+                 budget:float|None=None, log=print, executor=None, **overrides):
         if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
         if unknown := sorted(set(overrides) - set(PRESETS[preset])): raise ValueError(f"unknown study option(s) {unknown}")
         self.p = dict(copy.deepcopy(PRESETS[preset]), **overrides)
@@ -203,31 +207,57 @@ class Study:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ledger = FlopLedger(self.dir / 'flops.jsonl', budget=self.p['budget'])
         self.arch, self.records, self.last_error, self.preset = load_arch(self.p['model']), {}, None, preset
+        self.executor, self.reserved = executor, {}  # None: runs execute here, one by one; reserved: FLOPs held by dispatched runs
 
 # %% ../nbs/08_study.ipynb #915c435f
-def _study_run(self:Study, name:str, notebook:str, params:dict, kind:str) -> dict|None:
+def _study_admit(self:Study, name:str, notebook:str, params:dict, kind:str) -> tuple[dict|None, dict|None]:
+    "(job, None) for a run to start, with the FLOPs it reserves; (None, record) for a finished or a skipped run."
     run_dir = self.dir / name
     rec = read_record(run_dir)
-    if rec and rec['status'] == 'finished': self.records[name] = rec; return rec   # never redone, never overwritten
+    if rec and rec['status'] == 'finished': self.records[name] = rec; return None, rec   # never redone, never overwritten
     cost = estimate_flops(kind, {**self.p, **params}, self.arch) if kind != 'report' else 0.0
-    if not self.ledger.can_afford(cost):
-        self.log(f"{name}: not started: it needs ~{cost:.3g} FLOPs and {self.ledger.remaining:.3g} of the budget remain")
+    free = self.ledger.remaining - sum(self.reserved.values())   # what neither finished nor dispatched runs hold
+    if cost > free:
+        held = f' ({sum(self.reserved.values()):.3g} more are reserved by runs in progress)' if self.reserved else ''
+        self.log(f"{name}: not started: it needs ~{cost:.3g} FLOPs and {free:.3g} of the budget remain{held}")
         self.records[name] = dict(name=name, notebook=notebook, params=params, status='skipped', reason='budget', estimate=cost)
         write_record(run_dir, self.records[name])
-        return None
+        return None, self.records[name]
+    reserve = estimate_flops('eval', {**self.p, **params}, self.arch) if kind == 'finetune' else 0.0
     if kind == 'finetune':  # training may spend what remains, less what its forecasts will cost
-        reserve = estimate_flops('eval', {**self.p, **params}, self.arch)
-        params = dict(params, budget=self.ledger.remaining - reserve, resume=bool(rec))
-    rec = execute_run(name, notebook, params, run_dir, self.log)
-    if rec['status'] == 'finished' and rec.get('flops'): self.ledger.add(name, kind, rec['flops'], notebook=notebook)
+        params = dict(params, budget=free - reserve, resume=bool(rec))
+    self.reserved[name] = cost
+    return dict(name=name, notebook=notebook, params=params, kind=kind, run_dir=run_dir, estimate=cost, eval_reserve=reserve), None
+Study._admit = _study_admit
+
+def _study_settle(self:Study, job:dict, rec:dict) -> dict:
+    "Book a run that ended: release its reservation, add its FLOPs to the ledger, apply the fail-fast rule."
+    name = job['name']; self.reserved.pop(name, None)
+    if rec['status'] == 'finished' and rec.get('flops'): self.ledger.add(name, job['kind'], rec['flops'], notebook=job['notebook'])
     self.records[name] = rec
     if rec['status'] == 'failed':
         if rec.get('error_type') in FATAL_ERRORS or rec['error'] == self.last_error:
             raise StudyStopped(f"{name} failed with {error_line(rec['error'])}. The study stops here: this cause would fail every run "
-                               f"(full message and traceback: {run_dir / 'record.json'}).")
+                               f"(full message and traceback: {job['run_dir'] / 'record.json'}).")
         self.last_error = rec['error']
     return rec
+Study._settle = _study_settle
+
+def _study_run(self:Study, name:str, notebook:str, params:dict, kind:str) -> dict|None:
+    "One run's record (None: not started): executed here, or as a task of the study's executor."
+    if self.executor is not None: return self.executor.run_stage(self, [(name, notebook, params, kind)])[0]
+    job, rec = self._admit(name, notebook, params, kind)
+    if job is None: return rec if rec['status'] == 'finished' else None
+    try: rec = execute_run(name, notebook, job['params'], job['run_dir'], self.log)
+    finally: self.reserved.pop(name, None)
+    return self._settle(job, rec)
 Study.run = _study_run
+
+def _study_run_stage(self:Study, runs:list[tuple]) -> list[dict|None]:
+    "Records of `runs` [(name, notebook, params, kind)], which do not depend on each other (None: not started): here one by one, or together by the executor."
+    if self.executor is None: return [self.run(*r) for r in runs]
+    return self.executor.run_stage(self, runs)
+Study.run_stage = _study_run_stage
 
 def _study_check(self:Study) -> None:
     "Stop before the first run on a cause that would fail every run: missing imports, no kernel, a base model that does not load."
@@ -240,6 +270,7 @@ def _study_check(self:Study) -> None:
     try: load_model(self.p['model'], device='cpu')
     except Exception as e: raise stop(f"the base model {self.p['model']!r} cannot be loaded", e) from e
 Study.check = _study_check
+
 
 # %% ../nbs/08_study.ipynb #8a0b0003
 def _step_seconds(context_length:int) -> float|None:
@@ -281,6 +312,7 @@ def _study_plan(self:Study) -> dict:
     "Run the plan, holding the study folder's lock: a second study on the same folder stops at once (`FolderLocked`)."
     with folder_lock(self.dir, 'study'):
         with atomic_write(self.dir / 'study.json') as tmp: tmp.write_text(json.dumps(dict(preset=self.preset, params=self.p, data=self.data), indent=1))
+        if self.executor is not None: self.executor.prepare(self)  # e.g. every Ray node can write the study folder
         return self._steps()
 Study.plan = _study_plan
 
@@ -293,14 +325,14 @@ def _study_steps(self:Study) -> dict:
     grid = [finetune_params(p, data, lr, r, p['grid_context'], p['decimals'][0], p['steps'], 'val') for lr, r in itertools.product(p['lrs'], p['ranks'])]
     if not has_choice(p): return self.final(grid[0])  # one setting: nothing to choose on validation
     # learning rate × rank: on validation NLL (held-out windows, no generation needed to compare them)
-    b = best([self.run('grid_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune') for fp in grid], 'val_loss')
+    b = best(self.run_stage([('grid_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune') for fp in grid]), 'val_loss')
     if b is None: return self._report('no grid run finished')
     # decimals, then context: on validation MAE, since token NLLs are not comparable across them (more digits mean
     # more tokens, each easier to predict; a longer window lowers the NLL per token by itself)
-    cands = [b] + [self.run('grid_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune') for fp in [dict(b['params'], decimals=d) for d in p['decimals'][1:]]]
+    cands = [b] + self.run_stage([('grid_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune') for fp in [dict(b['params'], decimals=d) for d in p['decimals'][1:]]])
     b = best(cands, 'mae')
     ctxs = [dict(b['params'], context_length=c, stride=c // 2) for c in p['context_lengths']]
-    b = best([b] + [self.run('ctx_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune') for fp in ctxs if _run_name(fp) != _run_name(b['params'])], 'mae')
+    b = best([b] + self.run_stage([('ctx_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune') for fp in ctxs if _run_name(fp) != _run_name(b['params'])]), 'mae')
     return self.final(b['params'])
 Study._steps = _study_steps
 
@@ -331,9 +363,19 @@ def lvf_study(preset:str='quick', # micro (tiny model, tests), smoke (embedded, 
               out:str='runs', # studies are written to OUT/NAME
               name:str=None, # study name (default: the preset's name)
               data:str='data/lotka_volterra_data.h5', # HDF5 dataset
-              budget:float=None): # study-wide FLOP budget (default 1e17)
+              budget:float=None, # study-wide FLOP budget (default 1e17)
+              executor:str='local', # local (runs one after another here) or ray (a stage's runs at once on a Ray cluster)
+              ray_address:str=None, # with --executor ray: the cluster (default: RAY_ADDRESS, else a Ray started here)
+              run_resources:str=None): # with --executor ray: Ray resources of each run, JSON (default '{"num_cpus": 1}')
     "Run (or resume) a whole study: baseline, grid, context lengths, final run and report."
-    study = Study(preset, out, name, data, budget, **({'model': model} if model else {}))
+    if executor not in ('local', 'ray'): raise ValueError(f"--executor must be 'local' or 'ray', got {executor!r}")
+    if executor == 'local' and (ray_address or run_resources):
+        raise ValueError(f"--ray-address and --run-resources need --executor ray, got --executor {executor}")
+    if executor == 'ray':
+        from lvf.cluster import RayExecutor, parse_resources
+        executor = RayExecutor(ray_address, parse_resources(run_resources))
+    else: executor = None
+    study = Study(preset, out, name, data, budget, executor=executor, **({'model': model} if model else {}))
     est = study.estimate()
     print(f"{preset} study, plan and estimates (FLOPs are upper bounds; budget {study.p['budget']:.3g}):")
     print(md_table(est, ['stage', 'runs', 'steps', 'context', 'flops', 'train_hours'], dict(flops='.3g', train_hours='.2f')))
