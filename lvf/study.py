@@ -10,7 +10,7 @@ from pathlib import Path
 import lvf
 from .data import load_h5, split
 from .core import atomic_write, cli_errors, folder_lock, read_json, run_cli
-from .flops import FlopLedger, flops_generate, flops_train_step, load_arch
+from .flops import FlopLedger, flops_forward, flops_generate, flops_train_step, load_arch
 from .model import library_versions, load_model
 from .tokenizer import HEAD_SIZE
 
@@ -114,7 +114,7 @@ def execute_run(name:str, notebook:str, params:dict, run_dir, log=print, node:di
 # %% ../nbs/08_study.ipynb #c8148695
 def estimate_flops(kind:str, p:dict, arch:dict) -> float:
     "FLOPs a run of `kind` ('baseline', 'finetune', or 'eval': one forecast pass) with parameters `p` should spend (coursework convention)."
-    tokens_per_step = 2 * (p['decimals'] + 2) + 2  # two values 'x.dd' + ',' + ';' (values ≥ 10 cost one more)
+    tokens_per_step = 2 * (p['decimals'] + 3) + 2  # two values 'xx.dd' + ',' + ';' (scaled values stay below 100)
     prompt = p['context_steps'] * tokens_per_step
     head = HEAD_SIZE if p.get('head', 'alphabet') == 'alphabet' else None  # the alphabet head (05_train, 06_forecast) unless 'full'
     gen = flops_generate(arch, p['eval_batch_size'], prompt, p['horizon'] * tokens_per_step, p.get('rank', 0), head_vocab=head).total
@@ -122,7 +122,10 @@ def estimate_flops(kind:str, p:dict, arch:dict) -> float:
     if kind == 'eval': return evals
     if kind == 'baseline': return evals * len(p.get('splits', ('val', 'test')))  # the baseline forecasts each of its splits
     train = flops_train_step(arch, p['batch_size'], p['context_length'], p['rank'], head_vocab=head).total * p['steps']
-    return train * 1.05 + evals  # 5%: validation passes during training
+    # validation: the untrained model's, at most 4 during the run (finetune.ipynb validates every steps // 4) and the
+    # last; each is `eval_windows` windows of at most `context_length` tokens, one forward pass each
+    val = 6 * p['eval_windows'] * flops_forward(arch, 1, p['context_length'], p['rank'], head_vocab=head).total
+    return train + val + evals
 
 # %% ../nbs/08_study.ipynb #86e9746a
 def _run_name(p:dict) -> str:
