@@ -122,9 +122,11 @@ def estimate_flops(kind:str, p:dict, arch:dict) -> float:
     if kind == 'eval': return evals
     if kind == 'baseline': return evals * len(p.get('splits', ('val', 'test')))  # the baseline forecasts each of its splits
     train = flops_train_step(arch, p['batch_size'], p['context_length'], p['rank'], head_vocab=head).total * p['steps']
-    # validation: the untrained model's, at most 4 during the run (finetune.ipynb validates every steps // 4) and the
-    # last; each is `eval_windows` windows of at most `context_length` tokens, one forward pass each
-    val = 6 * p['eval_windows'] * flops_forward(arch, 1, p['context_length'], p['rank'], head_vocab=head).total
+    # validation (05_train): the untrained model's, one every `steps // 4` steps (finetune.ipynb's schedule) and the last,
+    # plus one if a budget stop ends the run early; each is `eval_windows` windows of ≤ `context_length` tokens
+    every = max(1, p['steps'] // 4)
+    n_val = 2 + -(-p['steps'] // every)
+    val = n_val * p['eval_windows'] * flops_forward(arch, 1, p['context_length'], p['rank'], head_vocab=head).total
     return train + val + evals
 
 # %% ../nbs/08_study.ipynb #86e9746a
@@ -183,7 +185,7 @@ def _check_data(p:dict, trajectories, data:str) -> None:
     if p['context_steps'] + p['horizon'] > T:
         raise ValueError(f"{data}: study options context_steps {p['context_steps']} + horizon {p['horizon']} exceed its {T} steps")
     parts = split(n)
-    need = dict(train=1, val=max(p['n_eval'] if has_choice(p) else 1, 1),
+    need = dict(train=1, val=p['n_eval'] if has_choice(p) else 1,   # validation loss needs one trajectory at least
                 test=max(p['n_eval'], p['sample_n'] if p['final_samples'] > 1 else 0))
     for s, k in need.items():
         if len(getattr(parts, s)) < k:
