@@ -145,12 +145,13 @@ def _arg_type(anno):
     if base == 'tuple': return lambda s: tuple(s.replace(',', ' ').split())
     return {'str': str, 'int': int, 'float': float}[base]
 
-def config_parser(cls, description:str='') -> argparse.ArgumentParser:
-    "A parser with one `--option` (or `--opt-ion`) per field of dataclass `cls`: its type, its default, its comment as help."
+def config_parser(*classes, description:str='') -> argparse.ArgumentParser:
+    "A parser with one `--option` (or `--opt-ion`) per field of the dataclasses `classes`: its type, its default, its comment as help."
     from fastcore.docments import docments
     p = one_line_errors(argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter))
-    for name, d in docments(cls, full=True).items():
-        if name == 'return': continue
+    fields = [(n, d) for cls in classes for n, d in docments(cls, full=True).items() if n != 'return']
+    if dup := sorted({n for n, _ in fields if [m for m, _ in fields].count(n) > 1}): raise ValueError(f"fields in two configs: {dup}")
+    for name, d in fields:
         t, flags = _arg_type(d['anno']), [f'--{name.replace("_", "-")}'] + ([f'--{name}'] if '_' in name else [])
         kw = dict(action=argparse.BooleanOptionalAction) if t == 'bool' else dict(type=t)
         p.add_argument(*flags, dest=name, default=d['default'], help=(d['docment'] or '').replace('%', '%%'), **kw)

@@ -15,8 +15,8 @@ from scipy.integrate import solve_ivp
 from .core import atomic_write, cli_errors, file_sha256, run_cli
 
 # %% auto #0
-__all__ = ['PARAM_RANGES', 'lv_rhs', 'sample_params', 'integrate', 'simulate', 'summarize', 'validate', 'save_h5', 'load_h5',
-           'h5_attrs', 'Split', 'split', 'lvf_data', 'lvf_data_cli']
+__all__ = ['PARAM_RANGES', 'DATA_FILE', 'lv_rhs', 'sample_params', 'integrate', 'simulate', 'summarize', 'validate', 'save_h5',
+           'load_h5', 'h5_attrs', 'Split', 'split', 'lvf_data', 'lvf_data_cli']
 
 # %% ../nbs/00_data.ipynb #783667a4
 def lv_rhs(t, z, a, b, d, g, K):
@@ -135,8 +135,10 @@ def split(n:int, seed:int=0, fractions=(0.8, 0.1, 0.1)) -> Split:
     return Split(*(np.sort(a) for a in np.split(order, [n_train, n_train + n_val])))
 
 # %% ../nbs/00_data.ipynb #def67ce1
+DATA_FILE = 'data/lotka_volterra_data.h5'  # where `lvf_data` writes the dataset, and where training, evaluation and the study look
+
 @call_parse
-def lvf_data(out:str='data/lotka_volterra_data.h5', # where to write the HDF5 file
+def lvf_data(out:str=DATA_FILE, # where to write the HDF5 file
              n:int=1000, # number of trajectories
              steps:int=100, # time points per trajectory
              t_max:float=200.0, # last time point

@@ -5,7 +5,7 @@
 # %% ../nbs/07_evaluate.ipynb #04ba930e
 from __future__ import annotations
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from time import perf_counter
 
@@ -14,9 +14,9 @@ import numpy as np
 from scipy.optimize import least_squares
 
 import lvf
-from .data import load_h5, lv_rhs, split
-from .core import atomic_write, check_output, cli_errors, file_sha256, run_cli
-from .forecast import Forecast, adapter_codec, adapter_config, check_options, forecast, load_forecaster
+from .data import DATA_FILE, load_h5, lv_rhs, split
+from .core import atomic_write, check_output, cli_errors, config_parser, file_sha256
+from .forecast import Forecast, ForecastConfig, adapter_codec, adapter_config, forecast, forecast_config, load_forecaster
 from .model import library_versions
 from .tokenizer import Codec
 
@@ -25,7 +25,8 @@ __all__ = ['VARS', 'CLASSICAL', 'LV_BOUNDS', 'BASELINES', 'STYLES', 'COLORS', 'F
            'fill_forward', 'crps', 'coverage', 'paired_bootstrap', 'skill_score', 'persistence', 'linear_ar',
            'classical', 'lv_solve', 'lv_guess', 'fit_lv', 'physics', 'Predictions', 'run_baselines', 'check_protocol',
            'predict', 'score', 'metrics_table', 'complete_baselines', 'plot_forecasts', 'plot_error_vs_horizon',
-           'plot_error_distributions', 'write_results', 'evaluate', 'run_eval', 'eval_cli', 'lvf_eval']
+           'plot_error_distributions', 'write_results', 'evaluate', 'EvalConfig', 'eval_configs', 'run_eval',
+           'eval_command', 'lvf_eval']
 
 # %% ../nbs/07_evaluate.ipynb #e09faa2d
 VARS = ('prey', 'predator')
@@ -228,9 +229,13 @@ def check_protocol(trajectories:np.ndarray, context_steps:int, horizon:int|None)
     return horizon
 
 # %% ../nbs/07_evaluate.ipynb #7a32d1f1
-def predict(model, tokenizer, codec:Codec, trajectories:np.ndarray, time:np.ndarray, context_steps:int=50, horizon:int|None=20,
-            baselines=BASELINES, indices=None, **forecast_kw) -> Predictions:
-    "Forecasts of the language model (skipped if `model` is None) and of `baselines`; `horizon=None` forecasts to the end."
+def predict(model, tokenizer, codec:Codec, trajectories:np.ndarray, time:np.ndarray,
+            context_steps:int, # steps each forecast reads
+            horizon:int|None, # steps to forecast (None: to the end of the trajectories)
+            baselines=BASELINES, indices=None,
+            config:ForecastConfig|None=None, # how the language model forecasts
+            **options) -> Predictions: # `ForecastConfig` fields replacing `config`'s, and `forecast`'s ledger, experiment, progress
+    "Forecasts of the language model (skipped if `model` is None) and of `baselines` on the same trajectories."
     trajectories = np.asarray(trajectories, np.float64)
     horizon = check_protocol(trajectories, context_steps, horizon)
     ctx = trajectories[:, :context_steps]
@@ -238,7 +243,7 @@ def predict(model, tokenizer, codec:Codec, trajectories:np.ndarray, time:np.ndar
     alphas = np.array([codec.scale_for(c) for c in ctx])
     fc = None
     if model is not None:
-        fc = forecast(model, tokenizer, codec, trajectories, context_steps, horizon, **forecast_kw)
+        fc = forecast(model, tokenizer, codec, trajectories, context_steps, config, **{**options, 'horizon': horizon})
         points = dict(model=fill_forward(fc.median, ctx[:, -1]), **points); seconds['model'] = round(fc.wall_s, 2)
     idx = np.arange(len(trajectories)) if indices is None else np.asarray(indices)
     return Predictions(trajectories, np.asarray(time), idx, context_steps, horizon, alphas, points, fc, seconds)
@@ -343,10 +348,10 @@ def write_results(m:dict, p:Predictions|None, json_path, figures:bool=True) -> l
     return written
 
 # %% ../nbs/07_evaluate.ipynb #268be902
-def evaluate(model, tokenizer, codec:Codec, trajectories:np.ndarray, time:np.ndarray, context_steps:int=50, horizon:int|None=20,
-             baselines=BASELINES, indices=None, out=None, figures:bool=True, **forecast_kw) -> dict:
+def evaluate(model, tokenizer, codec:Codec, trajectories:np.ndarray, time:np.ndarray, context_steps:int, horizon:int|None,
+             baselines=BASELINES, indices=None, out=None, figures:bool=True, config:ForecastConfig|None=None, **options) -> dict:
     "Forecast with `model` (None: baselines only) and the baselines, score them, and write `out/metrics.json` and figures if `out`."
-    p = predict(model, tokenizer, codec, trajectories, time, context_steps, horizon, baselines, indices, **forecast_kw)
+    p = predict(model, tokenizer, codec, trajectories, time, context_steps, horizon, baselines, indices, config, **options)
     m = score(p)
     if out is not None: write_results(m, p, Path(out) / 'metrics.json', figures)
     return m
@@ -371,65 +376,90 @@ def _codec(adapter, decimals:int|None, train:np.ndarray) -> Codec:
     return saved
 
 # %% ../nbs/07_evaluate.ipynb #9230bd8d
-def run_eval(model:str='embedded', adapter=None, data='data/lotka_volterra_data.h5', split:str='test', n:int|None=None,
-             context_steps:int=50, horizon:int|None=20, decimals:int|None=None, samples:int=1, batch_size:int=8,
-             constrained:bool=True, chat:bool=False, temperature:float=1.0, top_p:float=1.0, seed:int=0, baselines=BASELINES,
-             dtype=None, ledger=None, out=None, json_path=None, figures:bool=True, progress:bool=True) -> dict:
-    "Evaluate base model `model` (+ `adapter`) on `n` trajectories of `split` of `data`; writes `out/metrics.json` or `json_path` and figures."
+@dataclass
+class EvalConfig:
+    "What to evaluate, on which trajectories: the one place each evaluation default lives (`run_eval`, `lvf_eval`)."
+    model:str='embedded'          # base model: "embedded", "tiny", a folder or a hub id
+    adapter:str|None=None         # LoRA adapter folder from training (default: the base model, zero-shot)
+    data:str=DATA_FILE            # HDF5 file in the field's format
+    split:str='test'              # train, val, test or all
+    n:int|None=None               # first N trajectories of the split (default: all)
+    context_steps:int=50          # steps the model reads
+    to_end:bool=False             # forecast to the end of the trajectories (instead of `horizon` steps)
+    decimals:int|None=None        # LLMTIME decimals (default: the adapter's, else 2)
+    baselines:tuple=BASELINES     # baselines scored on the same trajectories
+    dtype:str|None=None           # float32 or bfloat16 (default: the machine's best)
+    figures:bool=True             # write the figures next to the metrics
+
+    def __post_init__(self):
+        "Raise `ValueError` naming the first option out of range, before any data or model is read."
+        self.baselines = tuple(self.baselines)
+        checks = [(self.split in ('train', 'val', 'test', 'all'), f"split must be train, val, test or all, got {self.split!r}"),
+                  (self.n is None or self.n >= 1, f"n must be ≥ 1 (or None: the whole split), got {self.n}"),
+                  (self.context_steps >= 1, f"context_steps must be ≥ 1, got {self.context_steps}"),
+                  (self.decimals is None or 1 <= self.decimals <= 6, f"decimals must be 1 to 6, got {self.decimals}"),
+                  (not (bad := sorted(set(self.baselines) - set(BASELINES))),
+                   f"unknown baselines {bad}: choose from {list(BASELINES)}"),
+                  (self.dtype in (None, 'float32', 'bfloat16'), f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")]
+        for ok, msg in checks:
+            if not ok: raise ValueError(msg)
+
+def eval_configs(config:EvalConfig|None=None, forecasting:ForecastConfig|None=None, **options) -> tuple[EvalConfig, ForecastConfig]:
+    "The evaluation and forecasting configs, with `options` (fields of either) replacing theirs; unknown names raise."
+    ours, theirs = {f.name for f in fields(EvalConfig)}, {f.name for f in fields(ForecastConfig)}
+    if unknown := sorted(set(options) - ours - theirs):
+        raise ValueError(f"unknown evaluation option(s) {unknown}; known: {sorted(ours | theirs)}")
+    e = replace(config or EvalConfig(), **{k: v for k, v in options.items() if k in ours})
+    return e, forecast_config(forecasting, **{k: v for k, v in options.items() if k in theirs})
+
+# %% ../nbs/07_evaluate.ipynb #a9d7cfaa
+def run_eval(config:EvalConfig|None=None, # what to evaluate, on which trajectories (default: `EvalConfig()`)
+             forecasting:ForecastConfig|None=None, # how the model forecasts (default: `ForecastConfig()`)
+             ledger=None, # an `lvf.flops.FlopLedger` to book the FLOPs to
+             out=None, json_path=None, # write `out/metrics.json`, or `json_path`, and the figures next to it
+             progress:bool=True,
+             **options) -> dict: # fields of `EvalConfig` or `ForecastConfig`, replacing the configs'
+    "Evaluate base model `model` (+ `adapter`) on `n` trajectories of `split` of `data`, with the baselines."
     t0 = perf_counter()
-    check_options(horizon or 1, batch_size, samples, temperature, top_p, seed)  # every option, and where results go, before any work
-    if decimals is not None and not 1 <= decimals <= 6: raise ValueError(f"decimals must be 1 to 6, got {decimals}")
+    e, f = eval_configs(config, forecasting, **options)  # every option, and where the results go, before any work
     if json_path is not None or out is not None: check_output(json_path or Path(out) / 'metrics.json', 'the results file')
-    split_seed = (adapter_config(adapter).get('train_config') or {}).get('split_seed', 0)  # an adapter is scored on its own split, never on its training data
-    if adapter is not None and split in ('train', 'all'):
-        raise ValueError(f"{adapter} was trained on the train split (split_seed={split_seed}); evaluate it on 'val' or 'test'")
-    trajectories, t, idx, train = _select(data, split, n, split_seed)
-    horizon = check_protocol(trajectories, context_steps, horizon)
-    codec = _codec(adapter, decimals, train)
-    lm, tok, info = load_forecaster(model, adapter, dtype=dtype)
-    p = predict(lm, tok, codec, trajectories, t, context_steps, horizon, baselines, idx, batch_size=batch_size, constrained=constrained,
-                chat=chat, samples=samples, temperature=temperature, top_p=top_p, seed=seed, ledger=ledger, progress=progress,
-                experiment=f'eval {model}' + (f' + {adapter}' if adapter else ''))
-    m = dict(score(p), model=info, data=dict(path=str(data), sha256=file_sha256(data), split=split,
-                                                           split_seed=split_seed, indices=idx.tolist()), codec=codec.to_dict(),
-             parameters=dict(context_steps=context_steps, horizon=horizon, samples=samples, batch_size=batch_size, constrained=constrained,
-                             chat=chat, temperature=temperature, top_p=top_p, seed=seed, baselines=list(baselines)),
-             versions=library_versions(), total_wall_s=round(perf_counter() - t0, 2))
-    if out is not None or json_path is not None: write_results(m, p, json_path or Path(out) / 'metrics.json', figures)
+    split_seed = (adapter_config(e.adapter).get('train_config') or {}).get('split_seed', 0)  # an adapter is scored on its own split
+    if e.adapter is not None and e.split in ('train', 'all'):
+        raise ValueError(f"{e.adapter} was trained on the train split (split_seed={split_seed}); evaluate it on 'val' or 'test'")
+    trajectories, t, idx, train = _select(e.data, e.split, e.n, split_seed)
+    horizon = check_protocol(trajectories, e.context_steps, None if e.to_end else f.horizon)
+    codec = _codec(e.adapter, e.decimals, train)
+    lm, tok, info = load_forecaster(e.model, e.adapter, dtype=e.dtype)
+    p = predict(lm, tok, codec, trajectories, t, e.context_steps, horizon, e.baselines, idx, f, ledger=ledger, progress=progress,
+                experiment=f'eval {e.model}' + (f' + {e.adapter}' if e.adapter else ''))
+    parameters = dict(context_steps=e.context_steps, horizon=horizon, samples=f.samples, batch_size=f.batch_size,
+                      constrained=f.constrained, chat=f.chat, temperature=f.temperature, top_p=f.top_p, seed=f.seed,
+                      baselines=list(e.baselines))
+    m = dict(score(p), model=info, codec=codec.to_dict(), parameters=parameters, versions=library_versions(),
+             data=dict(path=str(e.data), sha256=file_sha256(e.data), split=e.split, split_seed=split_seed, indices=idx.tolist()),
+             total_wall_s=round(perf_counter() - t0, 2))
+    if out is not None or json_path is not None: write_results(m, p, json_path or Path(out) / 'metrics.json', e.figures)
     return m
 
 # %% ../nbs/07_evaluate.ipynb #ad67a582
-def eval_cli(model:str='embedded', # base model: "embedded", "tiny", a folder or a hub id
-             adapter:str=None, # LoRA adapter folder (from training)
-             data:str='data/lotka_volterra_data.h5', # HDF5 file in the field's format
-             split:str='test', # train, val, test or all
-             n:int=None, # first N trajectories of the split (default: all)
-             context_steps:int=50, # steps the model reads
-             horizon:int=20, # steps to forecast
-             to_end:bool=False, # forecast to the end of the trajectories (ignores --horizon)
-             decimals:int=None, # LLMTIME decimals (default: the adapter's, else 2)
-             samples:int=1, # samples per trajectory (1: greedy)
-             temperature:float=1.0, # sampling temperature
-             top_p:float=1.0, # nucleus sampling
-             batch_size:int=8, # sequences per forward pass
-             unconstrained:bool=False, # let the model write anything (reports parse success)
-             chat:bool=False, # use the chat template instead of raw text
-             seed:int=0, # sampling seed
-             dtype:str=None, # float32 or bfloat16 (default: the machine's best)
-             ledger:str=None, # FLOP ledger file (JSON lines) to book the FLOPs to
-             json:str='eval.json', # where to write the metrics; figures go next to it
-             no_figures:bool=False, # skip the figures
-             quiet:bool=False): # no progress bar
-    "Evaluate a model (and adapter) on LLMTIME forecasts of Lotka–Volterra trajectories, with baselines."
+def eval_command(argv:list[str]|None=None) -> dict:
+    "`lvf_eval` without its error handling: the options are the fields of `EvalConfig` and `ForecastConfig`."
     from lvf.flops import FlopLedger
-    m = run_eval(model, adapter, data, split, n, context_steps, None if to_end else horizon, decimals, samples, batch_size,
-                 not unconstrained, chat, temperature, top_p, seed, dtype=dtype, ledger=FlopLedger(ledger) if ledger else None,
-                 json_path=json, figures=not no_figures, progress=not quiet)
+    p = config_parser(EvalConfig, ForecastConfig,
+                      description='Evaluate a model (and adapter) on LLMTIME forecasts of Lotka–Volterra trajectories, with baselines.')
+    p.add_argument('--json', default='eval.json', help='where to write the metrics; figures go next to it')
+    p.add_argument('--ledger', help='FLOP ledger file (JSON lines) to book the FLOPs to')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--unconstrained', dest='constrained', action='store_false', help='let the model write anything (= --no-constrained)')
+    p.add_argument('--no_figures', dest='figures', action='store_false', help='= --no-figures')
+    a = vars(p.parse_args(argv))
+    json_path, ledger, quiet = a.pop('json'), a.pop('ledger'), a.pop('quiet')
+    m = run_eval(ledger=FlopLedger(ledger) if ledger else None, json_path=json_path, progress=not quiet, **a)
     b = m['baselines']
     print(f"MAE {m['mae']:.4f} RMSE {m['rmse']:.4f} parse {m['parse_success']:.2f} | " +
-          ' '.join(f"{k} {v['mae']:.4f}" for k, v in b.items()) + f" | {m['flops']:.3g} FLOPs, {m['wall_s']:.0f} s → {json}")
+          ' '.join(f"{k} {v['mae']:.4f}" for k, v in b.items()) + f" | {m['flops']:.3g} FLOPs, {m['wall_s']:.0f} s → {json_path}")
     return m
 
-def lvf_eval(argv=None):
-    "Console script `lvf_eval`: `eval_cli` with options from the command line."
-    cli_errors('lvf_eval', run_cli, eval_cli, argv)
+def lvf_eval(argv:list[str]|None=None) -> None:
+    "Console script `lvf_eval`: `eval_command` with one-line errors and exit statuses (it returns nothing: a console script's return is its exit status)."
+    cli_errors('lvf_eval', eval_command, argv)

@@ -14,10 +14,11 @@ from fastcore.basics import patch
 from .core import append_jsonl, cli_errors, read_jsonl, run_cli
 
 # %% auto #0
-__all__ = ['EMBEDDED_ARCH', 'LINEAR_NAMES', 'CONVENTIONS', 'Arch', 'arch_dims', 'n_params', 'n_lora_params', 'ops',
-           'matmul_flops', 'rmsnorm_flops', 'rope_angle_flops', 'rope_flops', 'softmax_flops', 'scale_mask_flops',
-           'swiglu_flops', 'log_softmax_flops', 'nll_flops', 'adamw_flops', 'FlopCount', 'flops_forward',
-           'flops_train_step', 'flops_generate', 'FlopLedger', 'load_arch', 'lvf_flops', 'lvf_flops_cli']
+__all__ = ['EMBEDDED_ARCH', 'LINEAR_NAMES', 'CONVENTIONS', 'Arch', 'arch_dims', 'linear_shapes', 'n_params', 'n_lora_params',
+           'ops', 'matmul_flops', 'rmsnorm_flops', 'rope_angle_flops', 'rope_flops', 'softmax_flops',
+           'scale_mask_flops', 'swiglu_flops', 'log_softmax_flops', 'nll_flops', 'adamw_flops', 'FlopCount',
+           'flops_forward', 'flops_train_step', 'flops_generate', 'FlopLedger', 'load_arch', 'lvf_flops',
+           'lvf_flops_cli']
 
 # %% ../nbs/04_flops.ipynb #3a6247c4
 EMBEDDED_ARCH = dict(model_type='qwen2', hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
@@ -53,8 +54,9 @@ def arch_dims(arch) -> Arch:
 # %% ../nbs/04_flops.ipynb #5a2c0a90
 LINEAR_NAMES = ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj')
 
-def _linear_shapes(a:Arch) -> dict:
-    "(in, out) of each linear layer in a decoder layer, as implemented."
+def linear_shapes(arch) -> dict[str, tuple[int, int]]:
+    "(in, out) of each linear layer in a decoder layer, as implemented, for any architecture `arch_dims` reads."
+    a = arch_dims(arch)
     kv = a.kv_heads * a.hd
     return dict(q_proj=(a.d, a.H * a.hd), k_proj=(a.d, kv), v_proj=(a.d, kv), o_proj=(a.H * a.hd, a.d),
                 gate_proj=(a.d, a.f), up_proj=(a.d, a.f), down_proj=(a.f, a.d))
@@ -62,7 +64,7 @@ def _linear_shapes(a:Arch) -> dict:
 def n_params(arch) -> int:
     "Number of parameters of the model (a tied output layer counted once)."
     a = arch_dims(arch)
-    linear = sum(i * o for i, o in _linear_shapes(a).values())
+    linear = sum(i * o for i, o in linear_shapes(a).values())
     bias = (a.H + 2 * a.kv_heads) * a.hd if a.qkv_bias else 0
     return a.V * a.d * (1 if a.tied else 2) + a.L * (linear + bias + 2 * a.d) + a.d
 
@@ -77,7 +79,7 @@ def _lora_ranks(lora_rank:int, lora_targets) -> dict:
 
 def n_lora_params(arch, lora_rank:int=8, lora_targets=('q_proj', 'v_proj')) -> int:
     "Trainable parameters of LoRA adapters: r·(in + out) per wrapped layer."
-    a, shapes = arch_dims(arch), _linear_shapes(arch_dims(arch))
+    a, shapes = arch_dims(arch), linear_shapes(arch)
     return a.L * sum(r * sum(shapes[t]) for t, r in _lora_ranks(lora_rank, lora_targets).items())
 
 # %% ../nbs/04_flops.ipynb #c9b43b24

@@ -5,7 +5,8 @@
 # %% ../nbs/06_forecast.ipynb #eb8e62c4
 from __future__ import annotations
 import inspect, json, time, warnings
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,17 +18,17 @@ from tqdm import tqdm
 
 import lvf
 from .data import load_h5
-from .core import atomic_write, check_output, cli_errors, file_sha256, read_json, run_cli
+from .core import atomic_write, check_output, cli_errors, config_parser, file_sha256, read_json
 from .flops import Arch, arch_dims, flops_generate
 from .lora import load_adapter, lora_layers
 from .model import head_logits, load_model
-from .tokenizer import ALPHABET, HEAD_SIZE, Codec, alphabet_ids, head_ids, steps_that_fit
+from .tokenizer import ALPHABET, HEAD_SIZE, Codec, alphabet_ids, head_ids, step_tokens, steps_that_fit
 
 # %% auto #0
 __all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'context_texts', 'chat_prompt', 'StepGrammar', 'constrain', 'choose', 'StepCounter',
-           'left_pad', 'kv_cache_kwargs', 'generate', 'Forecast', 'check_options', 'batch_flops', 'forecast',
-           'context_steps_for_tokens', 'adapter_config', 'adapter_codec', 'load_forecaster', 'write_forecasts',
-           'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
+           'left_pad', 'kv_cache_kwargs', 'decode_attention', 'attention_implementation', 'generate', 'Forecast',
+           'ForecastConfig', 'forecast_config', 'batch_flops', 'forecast', 'context_steps_for_tokens', 'adapter_config',
+           'adapter_codec', 'load_forecaster', 'write_forecasts', 'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
 
 # %% ../nbs/06_forecast.ipynb #a212d01d
 def context_texts(codec:Codec, trajectories:np.ndarray, context_steps:int) -> tuple[list[str], np.ndarray]:
@@ -135,6 +136,21 @@ def kv_cache_kwargs(model, out) -> dict:
     return dict(cache=out.cache) if _takes_cache(type(model)) else dict(past_key_values=out.past_key_values)
 
 
+# %% ../nbs/06_forecast.ipynb #ec30f5d1
+def decode_attention(choice:str, device) -> str|None:
+    "Attention implementation for decoding steps: `choice` ('eager' or 'sdpa'), or for 'auto' eager on a CPU, the model's own elsewhere."
+    if choice not in ('auto', 'eager', 'sdpa'): raise ValueError(f"decode_attention must be 'auto', 'eager' or 'sdpa', got {choice!r}")
+    return ('eager' if torch.device(device).type == 'cpu' else None) if choice == 'auto' else choice
+
+@contextmanager
+def attention_implementation(model, impl:str|None):
+    "Run `model` with attention implementation `impl` inside the block (None: as it is), and restore it after."
+    was = model.config._attn_implementation
+    if impl is None or impl == was: yield model; return
+    model.set_attn_implementation(impl)
+    try: yield model
+    finally: model.set_attn_implementation(was)
+
 # %% ../nbs/06_forecast.ipynb #dd14b5c2
 def _next_scores(model, out, ids:torch.Tensor|None, sliced:bool) -> torch.Tensor:
     "Scores of the next token: `(B, K)` over the grammar's `ids` (a slice of lm_head, or columns of the full logits), or `(B, V)`."
@@ -144,25 +160,28 @@ def _next_scores(model, out, ids:torch.Tensor|None, sliced:bool) -> torch.Tensor
 
 @torch.no_grad()
 def generate(model, prompts:list[list[int]], max_new_tokens:int, pad_id:int, tracker, ids:torch.Tensor|None=None,
-             greedy:bool=True, temperature:float=1.0, top_p:float=1.0, generator=None, head:str='alphabet') -> tuple[list[list[int]], int]:
+             greedy:bool=True, temperature:float=1.0, top_p:float=1.0, generator=None, head:str='alphabet',
+             decode_attention:str|None=None) -> tuple[list[list[int]], int]:
     "New tokens of each prompt (up to when its `tracker` row is done) and the decoding steps run; constrained to `ids` if given."
     dev, sliced = model.device, ids is not None and head == 'alphabet'
     net, keep = (model.get_decoder(), {}) if sliced else (model, dict(logits_to_keep=1))  # the alphabet head: body, then a slice
     x, mask = left_pad(prompts, pad_id, dev)                                   # (B, P)
     pos = (mask.cumsum(-1) - 1).clamp(min=0)                                   # real tokens count from 0
-    out = net(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=True, **keep)
+    out = net(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=True, **keep)   # the prefill
     new, live = [], []
-    for t in range(max_new_tokens):
-        scores = _next_scores(model, out, ids, sliced)
-        live.append(~tracker.done)
-        if ids is None: tok = torch.where(live[-1], choose(scores, greedy, temperature, top_p, generator), pad_id); tracker.advance(tok)
-        else:
-            k = torch.where(live[-1], choose(constrain(scores, tracker.allowed()), greedy, temperature, top_p, generator), len(ids))
-            tok = torch.where(live[-1], ids[k.clamp(max=len(ids) - 1)], pad_id); tracker.advance(k)  # k = len(ids): nothing
-        new.append(tok)
-        if tracker.done.all() or t == max_new_tokens - 1: break
-        mask, pos = torch.cat([mask, mask.new_ones(len(prompts), 1)], 1), pos[:, -1:] + 1
-        out = net(input_ids=tok[:, None], attention_mask=mask, position_ids=pos, use_cache=True, **keep, **kv_cache_kwargs(net, out))
+    with attention_implementation(model, decode_attention):                   # then one token per step
+        for t in range(max_new_tokens):
+            scores = _next_scores(model, out, ids, sliced)
+            live.append(~tracker.done)
+            if ids is None:
+                tok = torch.where(live[-1], choose(scores, greedy, temperature, top_p, generator), pad_id); tracker.advance(tok)
+            else:
+                k = torch.where(live[-1], choose(constrain(scores, tracker.allowed()), greedy, temperature, top_p, generator), len(ids))
+                tok = torch.where(live[-1], ids[k.clamp(max=len(ids) - 1)], pad_id); tracker.advance(k)  # k = len(ids): nothing
+            new.append(tok)
+            if tracker.done.all() or t == max_new_tokens - 1: break
+            mask, pos = torch.cat([mask, mask.new_ones(len(prompts), 1)], 1), pos[:, -1:] + 1
+            out = net(input_ids=tok[:, None], attention_mask=mask, position_ids=pos, use_cache=True, **keep, **kv_cache_kwargs(net, out))
     new, live = torch.stack(new, 1).tolist(), torch.stack(live, 1).tolist()  # (B, T)
     return [[t for t, l in zip(row, lv) if l] for row, lv in zip(new, live)], len(new[0])
 
@@ -189,16 +208,50 @@ class Forecast:
     def tokens_per_s(self) -> float: return self.new_tokens / max(self.wall_s, 1e-9)
 
 # %% ../nbs/06_forecast.ipynb #4fa30f09
-def check_options(horizon:int=1, batch_size:int=1, samples:int=1, temperature:float=1.0, top_p:float=1.0, seed:int=0, head='alphabet'):
-    "Raise `ValueError` naming the first forecasting option out of range (checked before a model is loaded)."
-    if head not in ('alphabet', 'full'): raise ValueError(f"head must be 'alphabet' or 'full', got {head!r}")
-    if horizon < 1: raise ValueError(f"horizon must be ≥ 1 step, got {horizon}")
-    if batch_size < 1 or samples < 1: raise ValueError(f"batch_size and samples must be ≥ 1, got {batch_size}, {samples}")
-    if temperature <= 0 or not 0 < top_p <= 1: raise ValueError(f"need temperature > 0 and 0 < top_p ≤ 1, got {temperature}, {top_p}")
-    if seed < 0: raise ValueError(f"seed must be ≥ 0, got {seed}")
+@dataclass
+class ForecastConfig:
+    "How to forecast: the one place each forecasting default lives (`forecast`, `lvf_forecast`, `lvf_eval`, the study)."
+    horizon:int=20                          # steps to forecast
+    batch_size:int=8                        # sequences per forward pass
+    constrained:bool=True                   # only allow well-formed LLMTIME steps (the grammar)
+    head:str='alphabet'                     # constrained: logits for the grammar's 14 tokens only ('alphabet') or all ('full')
+    samples:int=1                           # continuations per trajectory (1: the greedy forecast)
+    greedy:bool|None=None                   # pick the most likely token (default: greedy iff samples == 1)
+    temperature:float=1.0                   # sampling temperature
+    top_p:float=1.0                         # nucleus sampling: sample from the smallest set with this much probability
+    seed:int=0                              # sampling seed
+    chat:bool=False                         # wrap the prompt in the chat template
+    max_int:int=3                           # integer digits allowed per value (constrained)
+    decode_attention:str='auto'             # attention of the decoding steps: 'auto' (eager on a CPU), 'eager' or 'sdpa'
+    quantile_levels:tuple=(0.1, 0.5, 0.9)   # quantiles over the sampled paths
 
-def _check(codec, trajectories, context_steps, horizon, batch_size, samples, temperature, top_p, head='alphabet'):
-    check_options(horizon, batch_size, samples, temperature, top_p, 0, head)
+    def __post_init__(self):
+        "Raise `ValueError` naming the first option out of range: a bad option stops before a model is loaded."
+        self.quantile_levels = tuple(float(q) for q in self.quantile_levels)
+        checks = [(self.head in ('alphabet', 'full'), f"head must be 'alphabet' or 'full', got {self.head!r}"),
+                  (self.horizon >= 1, f"horizon must be ≥ 1 step, got {self.horizon}"),
+                  (self.batch_size >= 1 and self.samples >= 1,
+                   f"batch_size and samples must be ≥ 1, got {self.batch_size}, {self.samples}"),
+                  (self.temperature > 0 and 0 < self.top_p <= 1,
+                   f"need temperature > 0 and 0 < top_p ≤ 1, got {self.temperature}, {self.top_p}"),
+                  (self.seed >= 0, f"seed must be ≥ 0, got {self.seed}"),
+                  (self.max_int >= 1, f"max_int must be ≥ 1 digit, got {self.max_int}"),
+                  (self.decode_attention in ('auto', 'eager', 'sdpa'),
+                   f"decode_attention must be 'auto', 'eager' or 'sdpa', got {self.decode_attention!r}"),
+                  (all(0 < q < 1 for q in self.quantile_levels), f"quantile_levels must lie in (0, 1), got {self.quantile_levels}")]
+        for ok, msg in checks:
+            if not ok: raise ValueError(msg)
+
+    @property
+    def is_greedy(self) -> bool: return self.samples == 1 if self.greedy is None else self.greedy
+
+def forecast_config(config:ForecastConfig|None=None, **options) -> ForecastConfig:
+    "`config` (default: the defaults) with `options` replacing its fields; unknown names raise `ValueError` naming them."
+    known = {f.name for f in fields(ForecastConfig)}
+    if unknown := sorted(set(options) - known): raise ValueError(f"unknown forecasting option(s) {unknown}; known: {sorted(known)}")
+    return replace(config or ForecastConfig(), **options)
+
+def _check(codec, trajectories, context_steps):
     if trajectories.ndim != 3: raise ValueError(f"trajectories must be (n, steps, n_vars), got shape {trajectories.shape}")
     n, T, _ = trajectories.shape
     if n == 0: raise ValueError("no trajectories to forecast")
@@ -236,72 +289,68 @@ def _parse(codec, text:str, alpha:float, horizon:int, n_vars:int) -> np.ndarray:
 
 # %% ../nbs/06_forecast.ipynb #0cf4703d
 def forecast(model, tokenizer, codec:Codec, trajectories:np.ndarray, # (n, steps, n_vars) original units
-             context_steps:int=50, # steps of each trajectory the model reads
-             horizon:int=20, # steps to forecast
-             batch_size:int=8, # sequences per forward pass
-             constrained:bool=True, # only allow well-formed LLMTIME steps
-             samples:int=1, # continuations per trajectory
-             temperature:float=1.0, top_p:float=1.0, # sampling (samples > 1, or greedy=False)
-             seed:int=0, # sampling seed
-             chat:bool=False, # wrap the prompt in the chat template
+             context_steps:int, # steps of each trajectory the model reads
+             config:ForecastConfig|None=None, # how to forecast (default: `ForecastConfig()`)
              ledger=None, # an `lvf.flops.FlopLedger` to book the FLOPs to
              experiment:str='forecast', # the ledger's experiment name
              progress:bool=True, # show a progress bar
-             greedy:bool|None=None, # default: greedy iff samples == 1
-             max_int:int=3, # integer digits allowed per value (constrained)
-             head:str='alphabet', # constrained: logits for the grammar's 14 tokens only ('alphabet') or all ('full')
-             quantile_levels=(0.1, 0.5, 0.9)) -> Forecast:
-    "Forecast `horizon` steps of each trajectory from its first `context_steps` steps."
+             **options) -> Forecast: # any `ForecastConfig` field, replacing `config`'s
+    "Forecast `config.horizon` steps of each trajectory from its first `context_steps` steps."
+    c = forecast_config(config, **options)
     trajectories = np.asarray(trajectories, dtype=np.float64)
-    _check(codec, trajectories, context_steps, horizon, batch_size, samples, temperature, top_p, head)
-    greedy = samples == 1 if greedy is None else greedy
+    _check(codec, trajectories, context_steps)
     n, _, n_vars = trajectories.shape
-    prompts, alphas = _prompts(tokenizer, codec, trajectories, context_steps, horizon, chat)
-    order = [i for i in sorted(range(n), key=lambda i: -len(prompts[i])) for _ in range(samples)]  # longest first
-    step_tokens = n_vars * (max_int + 1 + codec.decimals) + n_vars  # longest possible step
-    max_new = horizon * step_tokens + 1
+    prompts, alphas = _prompts(tokenizer, codec, trajectories, context_steps, c.horizon, c.chat)
+    order = [i for i in sorted(range(n), key=lambda i: -len(prompts[i])) for _ in range(c.samples)]  # longest first
+    max_new = c.horizon * step_tokens(codec.decimals, n_vars, c.max_int) + 1  # the longest steps the grammar allows
     if ledger is not None:
-        hv = HEAD_SIZE if constrained and head == 'alphabet' else None
-        worst = sum(batch_flops(model, len(b), max(len(prompts[i]) for i in b), max_new, hv) for b in _batches(order, batch_size))
+        hv = HEAD_SIZE if c.constrained and c.head == 'alphabet' else None
+        worst = sum(batch_flops(model, len(b), max(len(prompts[i]) for i in b), max_new, hv) for b in _batches(order, c.batch_size))
         if not ledger.can_afford(worst): raise ValueError(f"forecast may need up to {worst:.3g} FLOPs; the ledger has {ledger.remaining:.3g} left")
-    return _run(model, tokenizer, codec, prompts, alphas, order, locals())
+    values, texts, flops, new_tokens, wall_s = _run(model, tokenizer, codec, prompts, alphas, order, n_vars, max_new, c, progress)
+    fc = _finish(values, texts, alphas, prompts, context_steps, c, flops, new_tokens, wall_s)
+    if ledger is not None: ledger.add(experiment, 'forecast', flops, n=n, **fc.settings)
+    return fc
 
 def _batches(order, batch_size): return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 # %% ../nbs/06_forecast.ipynb #103bf20f
-def _run(model, tokenizer, codec, prompts, alphas, order, a) -> Forecast:
-    n, samples, horizon, n_vars = len(prompts), a['samples'], a['horizon'], a['n_vars']
-    ids = torch.tensor(head_ids(tokenizer), device=model.device) if a['constrained'] else None
-    head = len(ids) if ids is not None and a['head'] == 'alphabet' else None  # logits over the grammar's tokens only
-    end_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} | set(np.atleast_1d(getattr(model.generation_config, 'eos_token_id', None) or []).tolist())
-    gen = torch.Generator(model.device).manual_seed(a['seed'])
-    values, texts = np.full((n, samples, horizon, n_vars), np.nan), [[None] * samples for _ in range(n)]
+def _run(model, tokenizer, codec, prompts, alphas, order, n_vars:int, max_new:int, c:ForecastConfig, progress:bool):
+    "Generate every sequence of `order` in batches: values `(n, samples, horizon, n_vars)`, texts, FLOPs, new tokens, seconds."
+    n, horizon = len(prompts), c.horizon
+    ids = torch.tensor(head_ids(tokenizer), device=model.device) if c.constrained else None
+    head = len(ids) if ids is not None and c.head == 'alphabet' else None  # logits over the grammar's tokens only
+    eos = np.atleast_1d(getattr(model.generation_config, 'eos_token_id', None) or []).tolist()
+    end_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} | set(eos)
+    gen = torch.Generator(model.device).manual_seed(c.seed)
+    values, texts = np.full((n, c.samples, horizon, n_vars), np.nan), [[None] * c.samples for _ in range(n)]
     flops, new_tokens, t0, seen = 0.0, 0, time.time(), [0] * n
-    with tqdm(total=len(order), unit='seq', disable=not a['progress'], desc='forecast') as bar:
-        for b in _batches(order, a['batch_size']):
+    with tqdm(total=len(order), unit='seq', disable=not progress, desc='forecast') as bar:
+        for b in _batches(order, c.batch_size):
             B = len(b)
-            tracker = (StepGrammar(B, horizon, codec.decimals, n_vars, a['max_int'], model.device) if ids is not None else
+            tracker = (StepGrammar(B, horizon, codec.decimals, n_vars, c.max_int, model.device) if ids is not None else
                        StepCounter(tokenizer, B, horizon, model.config.vocab_size, end_ids, model.device))
-            new, steps_run = generate(model, [prompts[i] for i in b], a['max_new'], tokenizer.pad_token_id, tracker, ids,
-                                      a['greedy'], a['temperature'], a['top_p'], gen, a['head'])
+            new, steps_run = generate(model, [prompts[i] for i in b], max_new, tokenizer.pad_token_id, tracker, ids,
+                                      c.is_greedy, c.temperature, c.top_p, gen, c.head, decode_attention(c.decode_attention, model.device))
             flops += batch_flops(model, B, max(len(prompts[i]) for i in b), steps_run, head)
             for i, toks in zip(b, new):
                 text = tokenizer.decode(toks, skip_special_tokens=True)
                 texts[i][seen[i]], values[i, seen[i]] = text, _parse(codec, text, alphas[i], horizon, n_vars)
                 seen[i] += 1; new_tokens += len(toks)
             bar.update(B)
-    return _finish(values, texts, alphas, prompts, a, flops, new_tokens, time.time() - t0)
+    return values, texts, flops, new_tokens, time.time() - t0
 
 # %% ../nbs/06_forecast.ipynb #411879bb
-def _finish(values, texts, alphas, prompts, a, flops, new_tokens, wall_s) -> Forecast:
+_SETTINGS = ('batch_size', 'constrained', 'samples', 'temperature', 'top_p', 'seed', 'chat', 'greedy', 'max_int', 'head', 'decode_attention')
+
+def _finish(values, texts, alphas, prompts, context_steps:int, c:ForecastConfig, flops, new_tokens, wall_s) -> Forecast:
     parsed = (~np.isnan(values).any(-1)).sum(-1)                                  # (n, samples)
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', 'All-NaN slice', RuntimeWarning)  # a step no sample parsed stays NaN
-        median, quantiles = np.nanmedian(values, axis=1), np.nanquantile(values, a['quantile_levels'], axis=1)
-    settings = {k: a[k] for k in ('batch_size', 'constrained', 'samples', 'temperature', 'top_p', 'seed', 'chat', 'greedy', 'max_int', 'head')}
-    if a['ledger'] is not None: a['ledger'].add(a['experiment'], 'forecast', flops, n=len(prompts), **settings)
-    return Forecast(values, median, quantiles, tuple(a['quantile_levels']), parsed, float((parsed == a['horizon']).mean()), texts,
-                    alphas, a['context_steps'], a['horizon'], np.array([len(p) for p in prompts]), new_tokens, flops, wall_s, settings)
+        median, quantiles = np.nanmedian(values, axis=1), np.nanquantile(values, c.quantile_levels, axis=1)
+    settings = {k: getattr(c, k) for k in _SETTINGS} | dict(greedy=c.is_greedy)
+    return Forecast(values, median, quantiles, c.quantile_levels, parsed, float((parsed == c.horizon).mean()), texts,
+                    alphas, context_steps, c.horizon, np.array([len(p) for p in prompts]), new_tokens, flops, wall_s, settings)
 
 # %% ../nbs/06_forecast.ipynb #b8ef63e6
 def context_steps_for_tokens(tokenizer, codec:Codec, trajectories:np.ndarray, n_tokens:int, horizon:int) -> int:
@@ -356,10 +405,12 @@ def forecast_file(data, # HDF5 file in the field's format; only the contexts are
                   adapter=None, # adapter folder from lvf_train (None: the base model, zero-shot)
                   model:str|None=None, # base model (default: the adapter's, else the embedded model)
                   context_steps:int|None=None, # steps of each trajectory to read (default: all)
-                  horizon:int=20, samples:int=1, batch_size:int=8, seed:int=0, dtype=None, progress:bool=True,
-                  out=None) -> Forecast: # HDF5 file to write the forecasts to
+                  config:ForecastConfig|None=None, # how to forecast (default: `ForecastConfig()`)
+                  dtype=None, progress:bool=True,
+                  out=None, # HDF5 file to write the forecasts to
+                  **options) -> Forecast: # any `ForecastConfig` field, replacing `config`'s
     "Forecast `horizon` steps after the first `context_steps` steps of every trajectory in `data`; writes `out` if given."
-    check_options(horizon, batch_size, samples, seed=seed)  # every option, and where the result goes, before any work
+    c = forecast_config(config, **options)  # every option, and where the result goes, before any work
     if out is not None: check_output(out, 'out')
     trajectories, time = load_h5(data)
     T = trajectories.shape[1]
@@ -367,29 +418,32 @@ def forecast_file(data, # HDF5 file in the field's format; only the contexts are
     if not 1 <= context_steps <= T: raise ValueError(f"{data}: context_steps={context_steps}, but its trajectories have {T} steps")
     lm, tok, info = load_forecaster(model or adapter_config(adapter).get('base_name') or 'embedded', adapter, dtype=dtype)
     codec = (adapter_codec(adapter) if adapter is not None else None) or Codec().fit(trajectories[:, :context_steps])
-    fc = forecast(lm, tok, codec, trajectories[:, :context_steps], context_steps, horizon, batch_size=batch_size,
-                  samples=samples, seed=seed, progress=progress)
+    fc = forecast(lm, tok, codec, trajectories[:, :context_steps], context_steps, c, progress=progress)
     dt = time[context_steps - 1] - time[context_steps - 2] if context_steps > 1 else 1.0
     if out is not None:
-        write_forecasts(out, fc, time[context_steps - 1] + dt * np.arange(1, horizon + 1),
+        write_forecasts(out, fc, time[context_steps - 1] + dt * np.arange(1, c.horizon + 1),
                         dict(data=str(data), data_sha256=file_sha256(data), adapter=str(adapter or ''), base_model=info['name'],
                              base_weights_sha256=info['weights_sha256'], codec=codec.to_dict(), context_steps=context_steps,
-                             horizon=horizon, samples=samples, seed=seed, parse_success=fc.parse_success, lvf_version=lvf.__version__))
+                             horizon=c.horizon, samples=c.samples, seed=c.seed, parse_success=fc.parse_success,
+                             lvf_version=lvf.__version__))
     return fc
 
-
 # %% ../nbs/06_forecast.ipynb #6f0b0005
-def lvf_forecast(data:str=None, # HDF5 file in the field's format; only the contexts are read (required)
-                 out:str=None, # HDF5 file to write (required)
-                 adapter:str=None, # adapter folder from lvf_train (default: the base model, zero-shot)
-                 model:str=None, # base model (default: the adapter's)
-                 context_steps:int=None, # steps of each trajectory to read (default: all)
-                 horizon:int=20, # steps to forecast
-                 samples:int=1, # 1: greedy; more: sampled paths, their median and quantiles
-                 batch_size:int=8, seed:int=0, dtype:str=None):
-    "Forecast every trajectory of an HDF5 file with a trained adapter and write the forecasts to another."
-    if data is None or out is None: raise ValueError("--data (the file to forecast) and --out (the file to write) are both required")
-    fc = forecast_file(data, adapter, model, context_steps, horizon, samples, batch_size, seed, dtype, out=out)
-    print(f"wrote {out}: {len(fc.median)} forecasts × {horizon} steps, {fc.parse_success:.0%} parsed in full")
+def lvf_forecast(argv:list[str]|None=None) -> Forecast:
+    "The `lvf_forecast` command: its forecasting options are the fields of `ForecastConfig`."
+    p = config_parser(ForecastConfig, description='Forecast every trajectory of an HDF5 file with a trained adapter (or the base model '
+                                                  'zero-shot) and write the forecasts to another HDF5 file.')
+    p.add_argument('--data', required=True, help="HDF5 file in the field's format; only the contexts are read")
+    p.add_argument('--out', required=True, help='HDF5 file to write')
+    p.add_argument('--adapter', help='adapter folder from lvf_train (default: the base model, zero-shot)')
+    p.add_argument('--model', help="base model (default: the adapter's, else the embedded model)")
+    p.add_argument('--context-steps', '--context_steps', dest='context_steps', type=int,
+                   help="steps of each trajectory to read (default: all)")
+    p.add_argument('--dtype', help="float32 or bfloat16 (default: the machine's best)")
+    a = vars(p.parse_args(argv))
+    data, out = a.pop('data'), a.pop('out')
+    fc = forecast_file(data, a.pop('adapter'), a.pop('model'), a.pop('context_steps'), dtype=a.pop('dtype'), out=out, **a)
+    print(f"wrote {out}: {len(fc.median)} forecasts × {fc.horizon} steps, {fc.parse_success:.0%} parsed in full")
+    return fc
 
-def lvf_forecast_cli(): cli_errors('lvf_forecast', run_cli, lvf_forecast)  # the console script, with one-line errors
+def lvf_forecast_cli(): cli_errors('lvf_forecast', lvf_forecast)  # the console script, with one-line errors

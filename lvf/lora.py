@@ -18,9 +18,8 @@ import lvf
 from .core import atomic_write, file_sha256, read_json
 
 # %% auto #0
-__all__ = ['ADAPTER_FILE', 'CONFIG_FILE', 'LoRALinear', 'lora_layers', 'apply_lora', 'lora_param_count', 'lora_state_dict',
-           'set_lora_state', 'merge_lora', 'unmerge_lora', 'lora_disabled', 'lora_config', 'save_adapter',
-           'load_adapter']
+__all__ = ['ADAPTER_FILE', 'CONFIG_FILE', 'LoRALinear', 'lora_layers', 'apply_lora', 'lora_state_dict', 'set_lora_state',
+           'merge_lora', 'unmerge_lora', 'lora_disabled', 'lora_config', 'save_adapter', 'load_adapter']
 
 # %% ../nbs/03_lora.ipynb #51f41ec2
 _INITS = dict(kaiming=lambda A, r: nn.init.kaiming_uniform_(A, a=math.sqrt(5)),  # loralib and peft's default
@@ -100,21 +99,6 @@ def apply_lora(model, rank=8, alpha=16, targets=("q_proj", "v_proj"), dropout=0.
     wrapped = [(parent, attr, LoRALinear(getattr(parent, attr), rank, alpha, dropout)) for parent, attr in linear if attr in targets]
     for parent, attr, lora in wrapped: setattr(parent, attr, lora)
     return _select_trainable(model)
-
-# %% ../nbs/03_lora.ipynb #68a6262b
-def _linear_shapes(arch:dict) -> dict[str, tuple[int, int]]:
-    "(in, out) of each linear layer of one decoder block of a Llama/Qwen2-style model."
-    try: h, nq, nkv, m = (arch[k] for k in ('hidden_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size'))
-    except KeyError as e: raise ValueError(f"architecture dict lacks {e.args[0]!r} (see lvf.model's info['architecture'])") from None
-    d = arch.get('head_dim') or h // nq
-    return dict(q_proj=(h, nq * d), k_proj=(h, nkv * d), v_proj=(h, nkv * d), o_proj=(nq * d, h),
-                gate_proj=(h, m), up_proj=(h, m), down_proj=(m, h))
-
-def lora_param_count(arch:dict, rank:int, targets=("q_proj", "v_proj")) -> int:
-    "Trainable parameters of LoRA of `rank` on `targets` in every layer, from the architecture alone."
-    shapes, targets = _linear_shapes(arch), (targets,) if isinstance(targets, str) else tuple(targets)
-    if bad := [t for t in targets if t not in shapes]: raise ValueError(f"unknown LoRA target {bad[0]!r}: use some of {list(shapes)}")
-    return rank * arch['num_hidden_layers'] * sum(sum(shapes[t]) for t in targets)
 
 # %% ../nbs/03_lora.ipynb #d52fef5b
 def _lora_params(model) -> dict[str, nn.Parameter]:

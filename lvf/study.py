@@ -8,11 +8,11 @@ import copy, itertools, json, math, os, re, socket, time, traceback
 from pathlib import Path
 
 import lvf
-from .data import load_h5, split
+from .data import DATA_FILE, load_h5, split
 from .core import atomic_write, cli_errors, folder_lock, read_json, run_cli
 from .flops import FlopLedger, flops_forward, flops_generate, flops_train_step, load_arch
 from .model import library_versions, load_model
-from .tokenizer import HEAD_SIZE
+from .tokenizer import HEAD_SIZE, step_tokens
 
 # %% auto #0
 __all__ = ['PRESETS', 'FATAL_ERRORS', 'read_record', 'write_record', 'experiments_dir', 'StudyStopped', 'run_error', 'error_line',
@@ -114,7 +114,7 @@ def execute_run(name:str, notebook:str, params:dict, run_dir, log=print, node:di
 # %% ../nbs/08_study.ipynb #c8148695
 def estimate_flops(kind:str, p:dict, arch:dict) -> float:
     "FLOPs a run of `kind` ('baseline', 'finetune', or 'eval': one forecast pass) with parameters `p` should spend (coursework convention)."
-    tokens_per_step = 2 * (p['decimals'] + 3) + 2  # two values 'xx.dd' + ',' + ';' (scaled values stay below 100)
+    tokens_per_step = step_tokens(p['decimals'])  # two values 'xx.dd', ',' and ';' (scaled values stay below 100)
     prompt = p['context_steps'] * tokens_per_step
     head = HEAD_SIZE if p.get('head', 'alphabet') == 'alphabet' else None  # the alphabet head (05_train, 06_forecast) unless 'full'
     gen = flops_generate(arch, p['eval_batch_size'], prompt, p['horizon'] * tokens_per_step, p.get('rank', 0), head_vocab=head).total
@@ -200,7 +200,7 @@ def check_study(p:dict, trajectories=None, data:str='data') -> None:
 # %% ../nbs/08_study.ipynb #46da1e76
 class Study:
     "A study in `out/name`: runs its plan in order, skipping finished runs and runs the budget cannot pay for."
-    def __init__(self, preset:str='quick', out='runs', name:str|None=None, data:str='data/lotka_volterra_data.h5',
+    def __init__(self, preset:str='quick', out='runs', name:str|None=None, data:str=DATA_FILE,
                  budget:float|None=None, log=print, executor=None, **overrides):
         if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
         if unknown := sorted(set(overrides) - set(PRESETS[preset])): raise ValueError(f"unknown study option(s) {unknown}")
@@ -367,7 +367,7 @@ def lvf_study(preset:str='quick', # micro (tiny model, tests), smoke (embedded, 
               model:str=None, # base model (default: the preset's, i.e. embedded)
               out:str='runs', # studies are written to OUT/NAME
               name:str=None, # study name (default: the preset's name)
-              data:str='data/lotka_volterra_data.h5', # HDF5 dataset
+              data:str=DATA_FILE, # HDF5 dataset
               budget:float=None, # study-wide FLOP budget (default 1e17)
               executor:str='local', # local (runs one after another here) or ray (a stage's runs at once on a Ray cluster)
               ray_address:str=None, # with --executor ray: the cluster (default: RAY_ADDRESS, else a Ray started here)

@@ -12,7 +12,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['ALPHABET', 'HEAD_SIZE', 'fit_alpha', 'encode', 'encode_steps', 'Decoded', 'decode', 'Codec', 'tokenize_steps',
-           'alphabet_ids', 'head_ids', 'steps_that_fit', 'token_windows']
+           'step_tokens', 'alphabet_ids', 'head_ids', 'steps_that_fit', 'token_windows']
 
 # %% ../nbs/02_tokenizer.ipynb #89902690
 def fit_alpha(values:np.ndarray, percentile:float=99.0, target:float=10.0) -> float:
@@ -99,6 +99,11 @@ def tokenize_steps(tokenizer, steps:list[str]) -> tuple[list[int], np.ndarray]:
     "Token ids of the concatenated `steps` and the token position where each step ends."
     per_step = tokenizer(steps, add_special_tokens=False).input_ids
     return [t for ids in per_step for t in ids], np.cumsum([len(ids) for ids in per_step])
+
+# %% ../nbs/02_tokenizer.ipynb #a1cc7b05
+def step_tokens(decimals:int=2, n_vars:int=2, int_digits:int=2) -> int:
+    "Tokens in one LLMTIME step of `n_vars` values with `int_digits` digits before the point (one token per character)."
+    return n_vars * (int_digits + 1 + decimals) + n_vars  # digits and '.' of each value; ',' between values and ';' at the end
 
 # %% ../nbs/02_tokenizer.ipynb #2a1b0002
 ALPHABET = '0123456789.,;'

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import load_h5, split
+from .data import DATA_FILE, load_h5, split
 from .core import append_jsonl, atomic_write, cli_errors, config_parser, file_sha256, folder_lock, read_json, read_jsonl
 from .flops import FlopLedger, flops_forward, flops_train_step
 from .lora import apply_lora, lora_state_dict, save_adapter, set_lora_state
@@ -29,7 +29,7 @@ __all__ = ['RESUMABLE_CHANGES', 'TrainConfig', 'make_config', 'make_windows', 'c
 @dataclass
 class TrainConfig:
     model:str='embedded'                     # base model: "embedded", "tiny", a folder or a hub id
-    data:str='data/lotka_volterra_data.h5'   # HDF5 file in the field's format
+    data:str=DATA_FILE                       # HDF5 file in the field's format
     split_seed:int=0                         # which trajectories are train/val/test
     decimals:int=2                           # LLMTIME decimals
     percentile:float=99.0                    # scaling: this percentile of the training values…
@@ -266,7 +266,7 @@ def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> 
             for p in (metrics_path, ledger_path, ckpt_path, out / 'summary.json'): p.unlink(missing_ok=True)
             shutil.rmtree(out / 'adapter', ignore_errors=True)
         ledger = FlopLedger(ledger_path, budget=c.budget)
-        return _loop(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, state, progress, out, config, ids)
+        return _loop(c, _Run(model, tok, info, opt, sched, autocast, train_w, val_w, ledger, out, config, ids), state, progress)
 
 # %% ../nbs/05_train.ipynb #2ab30866
 def _step_flops(c, arch, micro:list[dict], head:int|None) -> float:
@@ -278,19 +278,36 @@ def _eval_flops(c, arch, windows, head:int|None) -> float:
     return sum(flops_forward(arch, 1, len(w), c.rank, c.targets, c.flop_convention, head_vocab=head).total for w in windows)
 
 # %% ../nbs/05_train.ipynb #ef0b05bc
-def _loop(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, state, progress, out, config, ids) -> dict:
-    arch, device, pad, head = info['architecture'], next(model.parameters()).device, tok.pad_token_id, None if ids is None else len(ids)
-    per_step, val_cost = c.batch_size * c.grad_accum, _eval_flops(c, arch, val_w, head)
-    evaluate = lambda step: (eval_loss(model, val_w, pad, c.batch_size, device, autocast, ids),
-                             ledger.add(out.name, 'eval', val_cost, step=step, windows=len(val_w)))[0]
+@dataclass
+class _Run:
+    "What a training run works with once it is set up (by `train`), for its loop and its end."
+    model: torch.nn.Module                    # the base model with LoRA applied
+    tok: object                               # its tokenizer
+    info: dict                                # `load_model`'s info: name, architecture, weights' hash
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    autocast: object                          # a context manager: bfloat16 autocast where the base model is bfloat16
+    train_w: list                             # training windows (token ids)
+    val_w: list                               # the fixed validation windows
+    ledger: FlopLedger
+    out: Path                                 # the run folder
+    config: dict                              # what config.json holds
+    ids: torch.Tensor|None                    # the alphabet head's token ids (None: the full head)
+
+def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
+    model, opt, ledger, out, ids, autocast = r.model, r.opt, r.ledger, r.out, r.ids, r.autocast
+    arch, device, pad, head = r.info['architecture'], next(model.parameters()).device, r.tok.pad_token_id, None if ids is None else len(ids)
+    per_step, val_cost = c.batch_size * c.grad_accum, _eval_flops(c, arch, r.val_w, head)
+    evaluate = lambda step: (eval_loss(model, r.val_w, pad, c.batch_size, device, autocast, ids),
+                             ledger.add(out.name, 'eval', val_cost, step=step, windows=len(r.val_w)))[0]
     if ledger.spent + val_cost > c.budget: raise ValueError(f"budget {c.budget:.3g} FLOPs is too small for even one validation ({val_cost:.3g})")
     if state['step'] == 0:  # the untrained model's validation loss: where the loss curve starts
         append_jsonl(out / 'metrics.jsonl', dict(step=0, val_loss=evaluate(0), flops=0.0, tokens=0, wall_s=0.0))
     t0, stopped = time.time() - state['wall_s'], 'completed'
     bar = tqdm(range(state['step'], c.steps), initial=state['step'], total=c.steps, disable=not progress, desc=out.name)
     for step in bar:
-        idx = batch_indices(step, len(train_w), per_step, c.seed)
-        micro = [collate([train_w[i] for i in idx[j:j + c.batch_size]], pad) for j in range(0, per_step, c.batch_size)]
+        idx = batch_indices(step, len(r.train_w), per_step, c.seed)
+        micro = [collate([r.train_w[i] for i in idx[j:j + c.batch_size]], pad) for j in range(0, per_step, c.batch_size)]
         cost = _step_flops(c, arch, micro, head)
         pending = state['flops'] - _ledger_train(ledger)  # trained since the last ledger entry
         if ledger.spent + pending + cost + val_cost > c.budget:
@@ -308,7 +325,7 @@ def _loop(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, sta
             stopped = f"diverged: {'loss' if not math.isfinite(loss_sum) else 'gradient norm'} is {loss_sum if not math.isfinite(loss_sum) else norm} at step {step + 1}"
             opt.zero_grad(set_to_none=True); break
         lr = opt.param_groups[0]['lr']
-        opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+        opt.step(); r.sched.step(); opt.zero_grad(set_to_none=True)
         state.update(step=step + 1, flops=state['flops'] + cost, wall_s=round(time.time() - t0, 3))
         row = dict(step=step + 1, train_loss=loss_sum, lr=lr, tokens=state['tokens'], flops=state['flops'], wall_s=state['wall_s'])
         if (step + 1) % c.eval_every == 0 or step + 1 == c.steps:
@@ -317,9 +334,9 @@ def _loop(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, sta
         append_jsonl(out / 'metrics.jsonl', row)
         if (step + 1) % c.checkpoint_every == 0 or step + 1 == c.steps:
             ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=step + 1)
-            save_checkpoint(out / 'checkpoint.pt', step + 1, model, opt, sched, config=config, **{k: v for k, v in state.items() if k != 'step'})
+            save_checkpoint(out / 'checkpoint.pt', step + 1, model, opt, r.sched, config=r.config, **{k: v for k, v in state.items() if k != 'step'})
         bar.set_postfix(loss=f'{loss_sum:.3f}', tok_s=f"{state['tokens'] / max(1e-9, time.time() - t0):.0f}", flops=f"{state['flops']:.2e}")
-    return _finish(c, model, info, ledger, out, config, stopped, state, evaluate)
+    return _finish(c, r, stopped, state, evaluate)
 
 # %% ../nbs/05_train.ipynb #4a49cb18
 def _ledger_train(ledger) -> float:
@@ -327,7 +344,8 @@ def _ledger_train(ledger) -> float:
     return sum(e['flops'] for e in ledger.entries if e['kind'] == 'train')
 
 # %% ../nbs/05_train.ipynb #dcfb9632
-def _finish(c, model, info, ledger, out, config, stopped, state, evaluate) -> dict:
+def _finish(c:TrainConfig, r:_Run, stopped:str, state:dict, evaluate) -> dict:
+    model, ledger, out, config = r.model, r.ledger, r.out, r.config
     metrics = read_jsonl(out / 'metrics.jsonl')
     done = state['step']
     if state['flops'] > _ledger_train(ledger): ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=done)
@@ -338,7 +356,7 @@ def _finish(c, model, info, ledger, out, config, stopped, state, evaluate) -> di
         append_jsonl(out / 'metrics.jsonl', metrics[-1])
     fractions = list(inspect.signature(split).parameters['fractions'].default)  # what the adapter was trained on, and not
     if not diverged:
-        save_adapter(model, out / 'adapter', info, extra=dict(codec=config['codec'], train_config={k: config[k] for k in asdict(c)},
+        save_adapter(model, out / 'adapter', r.info, extra=dict(codec=config['codec'], train_config={k: config[k] for k in asdict(c)},
                                                               split=dict(seed=c.split_seed, fractions=fractions), data_sha256=config['data_sha256']))
     _plot_losses(metrics, out / 'loss.png')
     trained = [m for m in metrics if 'train_loss' in m]
@@ -357,7 +375,7 @@ def _finish(c, model, info, ledger, out, config, stopped, state, evaluate) -> di
 # %% ../nbs/05_train.ipynb #848ca9b6
 def lvf_train(argv:list[str]|None=None) -> dict:
     "The `lvf_train` command: fine-tune LoRA adapters; its options are the fields of `TrainConfig` (and `--resume`)."
-    p = config_parser(TrainConfig, 'Fine-tune LoRA adapters of a base model on LLMTIME text.')
+    p = config_parser(TrainConfig, description='Fine-tune LoRA adapters of a base model on LLMTIME text.')
     p.add_argument('--resume', action='store_true', help='continue from the last checkpoint in --out (with the same options)')
     p.add_argument('--overwrite', action='store_true', help='delete the run in --out (finished or not) and start again')
     args = vars(p.parse_args(argv))

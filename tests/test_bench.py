@@ -57,7 +57,8 @@ def test_numbers_hang_together(results):
     for p in peft:  # the same model, batch and adapter (B = 0): the same first loss as lvf's full head
         lvf = next(r for r in rows if r['impl'] == 'lvf' and r['head'] == 'full' and (r['dtype'], r['tokens']) == (p['dtype'], p['tokens']))
         assert lvf['first_loss'] == pytest.approx(p['first_loss'], rel=1e-3) and lvf['vs_peft'] > 0
-    assert {r['engine'] for r in fc['rows']} == {'lvf', 'hf'}  # llama.cpp runs on the embedded GGUF only
+    assert {r['engine'] for r in fc['rows']} == {'lvf', 'lvf_sdpa', 'hf'}  # llama.cpp runs on the embedded GGUF only
+    assert fc['decode_fix'] and all(d['ratio'] > 0 for d in fc['decode_fix'].values())  # the fix, measured beside its before
     assert fc['llama_cpp']['note'] and fc['ratios']['forecast_vs_hf_generate'] > 0
     assert sm['ratios']['flops_analytic_vs_counter'] == 1.0 and sm['missing'] == []
     assert sm['ratios']['train_step_vs_peft'] == next(r['vs_peft'] for r in rows if r['impl'] == 'lvf' and r['head'] == 'full'
