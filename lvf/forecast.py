@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 from tqdm import tqdm
+from transformers import AttentionInterface
+from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 import lvf
 from .data import load_h5
@@ -26,9 +28,10 @@ from .tokenizer import ALPHABET, HEAD_SIZE, Codec, alphabet_ids, head_ids, step_
 
 # %% auto #0
 __all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'context_texts', 'chat_prompt', 'StepGrammar', 'constrain', 'choose', 'StepCounter',
-           'left_pad', 'kv_cache_kwargs', 'decode_attention', 'attention_implementation', 'generate', 'Forecast',
-           'ForecastConfig', 'forecast_config', 'batch_flops', 'forecast', 'context_steps_for_tokens', 'adapter_config',
-           'adapter_codec', 'load_forecaster', 'write_forecasts', 'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
+           'left_pad', 'kv_cache_kwargs', 'grouped_attention', 'decode_attention', 'attention_implementation',
+           'generate', 'Forecast', 'ForecastConfig', 'forecast_config', 'batch_flops', 'forecast',
+           'context_steps_for_tokens', 'adapter_config', 'adapter_codec', 'load_forecaster', 'write_forecasts',
+           'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
 
 # %% ../nbs/06_forecast.ipynb #a212d01d
 def context_texts(codec:Codec, trajectories:np.ndarray, context_steps:int) -> tuple[list[str], np.ndarray]:
@@ -137,10 +140,26 @@ def kv_cache_kwargs(model, out) -> dict:
 
 
 # %% ../nbs/06_forecast.ipynb #ec30f5d1
+def grouped_attention(module, query, key, value, attention_mask, scaling:float, dropout:float=0.0, **kwargs):
+    "Attention with grouped-query heads as rows of one product per key/value head: (B, q, H, d) out, no keys repeated."
+    B, H, q, d = query.shape                                                   # (B, H, q, d)
+    kvh = key.shape[1]; g = H // kvh                                           # key/value heads, query heads per kv head
+    q32, k32, v32 = query.reshape(B, kvh, g * q, d).float(), key.float(), value.float()  # float32 inside, as sdpa's kernels
+    w = torch.matmul(q32, k32.transpose(2, 3)) * scaling                      # (B, kvh, g·q, L)
+    if attention_mask is not None: w = w + attention_mask[:, :, :, :key.shape[2]].repeat(1, 1, g, 1)  # (B, 1, g·q, L)
+    w = torch.nn.functional.dropout(torch.softmax(w, dim=-1), p=dropout, training=module.training)
+    out = torch.matmul(w, v32).to(query.dtype)                                 # (B, kvh, g·q, d)
+    return out.reshape(B, H, q, d).transpose(1, 2).contiguous(), None         # (B, q, H, d), as transformers expects
+
+AttentionInterface.register('lvf_grouped', grouped_attention)
+AttentionMaskInterface.register('lvf_grouped', eager_mask)  # an additive float mask, as for eager attention
+
 def decode_attention(choice:str, device) -> str|None:
-    "Attention implementation for decoding steps: `choice` ('eager' or 'sdpa'), or for 'auto' eager on a CPU, the model's own elsewhere."
-    if choice not in ('auto', 'eager', 'sdpa'): raise ValueError(f"decode_attention must be 'auto', 'eager' or 'sdpa', got {choice!r}")
-    return ('eager' if torch.device(device).type == 'cpu' else None) if choice == 'auto' else choice
+    "Attention of decoding steps: 'grouped' (`lvf_grouped`), 'eager' or 'sdpa'; 'auto': grouped on a CPU, the model's own elsewhere."
+    if choice not in ('auto', 'grouped', 'eager', 'sdpa'):
+        raise ValueError(f"decode_attention must be 'auto', 'grouped', 'eager' or 'sdpa', got {choice!r}")
+    if choice == 'auto': return 'lvf_grouped' if torch.device(device).type == 'cpu' else None
+    return 'lvf_grouped' if choice == 'grouped' else choice
 
 @contextmanager
 def attention_implementation(model, impl:str|None):
@@ -222,7 +241,7 @@ class ForecastConfig:
     seed:int=0                              # sampling seed
     chat:bool=False                         # wrap the prompt in the chat template
     max_int:int=3                           # integer digits allowed per value (constrained)
-    decode_attention:str='auto'             # attention of the decoding steps: 'auto' (eager on a CPU), 'eager' or 'sdpa'
+    decode_attention:str='auto'             # attention of decoding steps: 'auto' (grouped on a CPU), 'grouped', 'eager', 'sdpa'
     quantile_levels:tuple=(0.1, 0.5, 0.9)   # quantiles over the sampled paths
 
     def __post_init__(self):
@@ -236,8 +255,8 @@ class ForecastConfig:
                    f"need temperature > 0 and 0 < top_p ≤ 1, got {self.temperature}, {self.top_p}"),
                   (self.seed >= 0, f"seed must be ≥ 0, got {self.seed}"),
                   (self.max_int >= 1, f"max_int must be ≥ 1 digit, got {self.max_int}"),
-                  (self.decode_attention in ('auto', 'eager', 'sdpa'),
-                   f"decode_attention must be 'auto', 'eager' or 'sdpa', got {self.decode_attention!r}"),
+                  (self.decode_attention in ('auto', 'grouped', 'eager', 'sdpa'),
+                   f"decode_attention must be 'auto', 'grouped', 'eager' or 'sdpa', got {self.decode_attention!r}"),
                   (all(0 < q < 1 for q in self.quantile_levels), f"quantile_levels must lie in (0, 1), got {self.quantile_levels}")]
         for ok, msg in checks:
             if not ok: raise ValueError(msg)
@@ -287,34 +306,9 @@ def _parse(codec, text:str, alpha:float, horizon:int, n_vars:int) -> np.ndarray:
     out[:k] = d.values[:k]
     return out
 
-# %% ../nbs/06_forecast.ipynb #0cf4703d
-def forecast(model, tokenizer, codec:Codec, trajectories:np.ndarray, # (n, steps, n_vars) original units
-             context_steps:int, # steps of each trajectory the model reads
-             config:ForecastConfig|None=None, # how to forecast (default: `ForecastConfig()`)
-             ledger=None, # an `lvf.flops.FlopLedger` to book the FLOPs to
-             experiment:str='forecast', # the ledger's experiment name
-             progress:bool=True, # show a progress bar
-             **options) -> Forecast: # any `ForecastConfig` field, replacing `config`'s
-    "Forecast `config.horizon` steps of each trajectory from its first `context_steps` steps."
-    c = forecast_config(config, **options)
-    trajectories = np.asarray(trajectories, dtype=np.float64)
-    _check(codec, trajectories, context_steps)
-    n, _, n_vars = trajectories.shape
-    prompts, alphas = _prompts(tokenizer, codec, trajectories, context_steps, c.horizon, c.chat)
-    order = [i for i in sorted(range(n), key=lambda i: -len(prompts[i])) for _ in range(c.samples)]  # longest first
-    max_new = c.horizon * step_tokens(codec.decimals, n_vars, c.max_int) + 1  # the longest steps the grammar allows
-    if ledger is not None:
-        hv = HEAD_SIZE if c.constrained and c.head == 'alphabet' else None
-        worst = sum(batch_flops(model, len(b), max(len(prompts[i]) for i in b), max_new, hv) for b in _batches(order, c.batch_size))
-        if not ledger.can_afford(worst): raise ValueError(f"forecast may need up to {worst:.3g} FLOPs; the ledger has {ledger.remaining:.3g} left")
-    values, texts, flops, new_tokens, wall_s = _run(model, tokenizer, codec, prompts, alphas, order, n_vars, max_new, c, progress)
-    fc = _finish(values, texts, alphas, prompts, context_steps, c, flops, new_tokens, wall_s)
-    if ledger is not None: ledger.add(experiment, 'forecast', flops, n=n, **fc.settings)
-    return fc
-
+# %% ../nbs/06_forecast.ipynb #103bf20f
 def _batches(order, batch_size): return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
-# %% ../nbs/06_forecast.ipynb #103bf20f
 def _run(model, tokenizer, codec, prompts, alphas, order, n_vars:int, max_new:int, c:ForecastConfig, progress:bool):
     "Generate every sequence of `order` in batches: values `(n, samples, horizon, n_vars)`, texts, FLOPs, new tokens, seconds."
     n, horizon = len(prompts), c.horizon
@@ -351,6 +345,31 @@ def _finish(values, texts, alphas, prompts, context_steps:int, c:ForecastConfig,
     settings = {k: getattr(c, k) for k in _SETTINGS} | dict(greedy=c.is_greedy)
     return Forecast(values, median, quantiles, c.quantile_levels, parsed, float((parsed == c.horizon).mean()), texts,
                     alphas, context_steps, c.horizon, np.array([len(p) for p in prompts]), new_tokens, flops, wall_s, settings)
+
+# %% ../nbs/06_forecast.ipynb #0cf4703d
+def forecast(model, tokenizer, codec:Codec, trajectories:np.ndarray, # (n, steps, n_vars) original units
+             context_steps:int, # steps of each trajectory the model reads
+             config:ForecastConfig|None=None, # how to forecast (default: `ForecastConfig()`)
+             ledger=None, # an `lvf.flops.FlopLedger` to book the FLOPs to
+             experiment:str='forecast', # the ledger's experiment name
+             progress:bool=True, # show a progress bar
+             **options) -> Forecast: # any `ForecastConfig` field, replacing `config`'s
+    "Forecast `config.horizon` steps of each trajectory from its first `context_steps` steps."
+    c = forecast_config(config, **options)
+    trajectories = np.asarray(trajectories, dtype=np.float64)
+    _check(codec, trajectories, context_steps)
+    n, _, n_vars = trajectories.shape
+    prompts, alphas = _prompts(tokenizer, codec, trajectories, context_steps, c.horizon, c.chat)
+    order = [i for i in sorted(range(n), key=lambda i: -len(prompts[i])) for _ in range(c.samples)]  # longest first
+    max_new = c.horizon * step_tokens(codec.decimals, n_vars, c.max_int) + 1  # the longest steps the grammar allows
+    if ledger is not None:
+        hv = HEAD_SIZE if c.constrained and c.head == 'alphabet' else None
+        worst = sum(batch_flops(model, len(b), max(len(prompts[i]) for i in b), max_new, hv) for b in _batches(order, c.batch_size))
+        if not ledger.can_afford(worst): raise ValueError(f"forecast may need up to {worst:.3g} FLOPs; the ledger has {ledger.remaining:.3g} left")
+    values, texts, flops, new_tokens, wall_s = _run(model, tokenizer, codec, prompts, alphas, order, n_vars, max_new, c, progress)
+    fc = _finish(values, texts, alphas, prompts, context_steps, c, flops, new_tokens, wall_s)
+    if ledger is not None: ledger.add(experiment, 'forecast', flops, n=n, **fc.settings)
+    return fc
 
 # %% ../nbs/06_forecast.ipynb #b8ef63e6
 def context_steps_for_tokens(tokenizer, codec:Codec, trajectories:np.ndarray, n_tokens:int, horizon:int) -> int:

@@ -17,7 +17,7 @@ from .tokenizer import HEAD_SIZE, step_tokens
 # %% auto #0
 __all__ = ['PRESETS', 'FATAL_ERRORS', 'read_record', 'write_record', 'experiments_dir', 'StudyStopped', 'run_error', 'error_line',
            'local_node', 'execute_run', 'estimate_flops', 'finetune_params', 'best', 'has_choice', 'baseline_splits',
-           'check_study', 'Study', 'lvf_study', 'lvf_study_cli', 'load_runs', 'md_table', 'run_rows']
+           'check_study', 'Study', 'md_table', 'lvf_study', 'lvf_study_cli', 'load_runs', 'run_rows']
 
 # %% ../nbs/08_study.ipynb #714ebed7
 PRESETS = {
@@ -362,6 +362,14 @@ def _study_report(self:Study, note:str='') -> dict:
                 report=rec and rec.get('result'))
 Study._report = _study_report
 
+# %% ../nbs/08_study.ipynb #28ac9c42
+def md_table(rows:list[dict], cols:list[str], fmt:dict|None=None) -> str:
+    "A markdown table of `rows` (dicts) with columns `cols`; `fmt` maps a column to a format spec."
+    fmt = fmt or {}
+    cell = lambda r, c: '' if r.get(c) is None else format(r[c], fmt[c]) if c in fmt and isinstance(r[c], (int, float)) else str(r[c])
+    lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+    return '\n'.join(lines + ['| ' + ' | '.join(cell(r, c) for c in cols) + ' |' for r in rows])
+
 # %% ../nbs/08_study.ipynb #2cf435c6
 def lvf_study(preset:str='quick', # micro (tiny model, tests), smoke (embedded, minutes), quick (CPU, ≤20 min), cpu (CPU, 1–2 h) or coursework (GPU)
               model:str=None, # base model (default: the preset's, i.e. embedded)
@@ -398,13 +406,6 @@ def load_runs(study_dir) -> dict[str, dict]:
     "Every run record of a study, by run name, in the order the runs started."
     recs = [read_record(d) for d in sorted(Path(study_dir).iterdir()) if (d / 'record.json').exists()]
     return {r['name']: r for r in sorted(recs, key=lambda r: r.get('started', '~'))}
-
-def md_table(rows:list[dict], cols:list[str], fmt:dict|None=None) -> str:
-    "A markdown table of `rows` (dicts) with columns `cols`; `fmt` maps a column to a format spec."
-    fmt = fmt or {}
-    cell = lambda r, c: '' if r.get(c) is None else format(r[c], fmt[c]) if c in fmt and isinstance(r[c], (int, float)) else str(r[c])
-    lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
-    return '\n'.join(lines + ['| ' + ' | '.join(cell(r, c) for c in cols) + ' |' for r in rows])
 
 # %% ../nbs/08_study.ipynb #41d46a64
 def run_rows(runs:dict[str, dict]) -> list[dict]:

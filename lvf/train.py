@@ -156,9 +156,10 @@ def lm_nll(model, batch:dict, ids:torch.Tensor|None=None) -> tuple[torch.Tensor,
     "Summed next-token NLL over the labelled positions of `batch`, and their number: over the tokens `ids` only (alphabet head) or all (`None`)."
     labels = batch['labels'][:, 1:]                                            # (B, T-1): the next token at each position
     keep = labels != -100
-    if ids is None:
-        logits = model(input_ids=batch['input_ids'], attention_mask=batch['attention_mask']).logits[:, :-1]  # (B, T-1, V)
-        return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction='sum'), int(keep.sum())
+    if ids is None:  # the labels move one to the left, not the (B, T, V) logits: a slice of those would be copied whole
+        logits = model(input_ids=batch['input_ids'], attention_mask=batch['attention_mask']).logits          # (B, T, V)
+        shifted = F.pad(labels, (0, 1), value=-100)                                                           # (B, T)
+        return F.cross_entropy(logits.flatten(0, 1).float(), shifted.flatten(), ignore_index=-100, reduction='sum'), int(keep.sum())
     h = model.get_decoder()(input_ids=batch['input_ids'], attention_mask=batch['attention_mask']).last_hidden_state  # (B, T, d)
     logits = head_logits(model, h[:, :-1][keep], ids)                         # (N, K): labelled positions only
     return F.cross_entropy(logits.float(), index_in(labels[keep], ids), reduction='sum'), int(keep.sum())
@@ -220,6 +221,112 @@ def config_changes(saved:dict, c:TrainConfig) -> list[str]:
     new = json.loads(json.dumps(asdict(c), default=list))  # tuples become lists, as in the saved JSON
     return [f"{k}: {saved.get(k)!r} → {v!r}" for k, v in new.items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
 
+# %% ../nbs/05_train.ipynb #2ab30866
+def _step_flops(c, arch, micro:list[dict], head:int|None) -> float:
+    "FLOPs of one optimizer step over the micro-batches `micro`, logits over `head` tokens at the labelled positions (None: all, everywhere)."
+    return sum(flops_train_step(arch, *m['input_ids'].shape, c.rank, c.targets, c.flop_convention, head,
+                                int((m['labels'][:, 1:] != -100).sum()) if head else None).total for m in micro)
+
+def _eval_flops(c, arch, windows, head:int|None) -> float:
+    return sum(flops_forward(arch, 1, len(w), c.rank, c.targets, c.flop_convention, head_vocab=head).total for w in windows)
+
+# %% ../nbs/05_train.ipynb #4a49cb18
+def _ledger_train(ledger) -> float:
+    "Training FLOPs already in the ledger."
+    return sum(e['flops'] for e in ledger.entries if e['kind'] == 'train')
+
+# %% ../nbs/05_train.ipynb #2ef5188b
+@dataclass
+class _Run:
+    "What a training run works with once it is set up (by `train`), for its loop and its end."
+    model: torch.nn.Module                    # the base model with LoRA applied
+    tok: object                               # its tokenizer
+    info: dict                                # `load_model`'s info: name, architecture, weights' hash
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    autocast: object                          # a context manager: bfloat16 autocast where the base model is bfloat16
+    train_w: list                             # training windows (token ids)
+    val_w: list                               # the fixed validation windows
+    ledger: FlopLedger
+    out: Path                                 # the run folder
+    config: dict                              # what config.json holds
+    ids: torch.Tensor|None                    # the alphabet head's token ids (None: the full head)
+
+# %% ../nbs/05_train.ipynb #dcfb9632
+def _finish(c:TrainConfig, r:_Run, stopped:str, state:dict, evaluate) -> dict:
+    model, ledger, out, config = r.model, r.ledger, r.out, r.config
+    metrics = read_jsonl(out / 'metrics.jsonl')
+    done = state['step']
+    if state['flops'] > _ledger_train(ledger): ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=done)
+    if (diverged := stopped.startswith('diverged')):  # no adapter: the checkpoints before the divergence are kept
+        print(f'stopped: {stopped}')
+    elif 'val_loss' not in metrics[-1]:  # stopped early: one last validation (the budget check reserved it)
+        metrics[-1]['val_loss'] = evaluate(done); _truncate_jsonl(out / 'metrics.jsonl', lambda r: r['step'] < done)
+        append_jsonl(out / 'metrics.jsonl', metrics[-1])
+    fractions = list(inspect.signature(split).parameters['fractions'].default)  # what the adapter was trained on, and not
+    if not diverged:
+        save_adapter(model, out / 'adapter', r.info, extra=dict(codec=config['codec'], train_config={k: config[k] for k in asdict(c)},
+                                                              split=dict(seed=c.split_seed, fractions=fractions), data_sha256=config['data_sha256']))
+    _plot_losses(metrics, out / 'loss.png')
+    trained = [m for m in metrics if 'train_loss' in m]
+    vals = [m['val_loss'] for m in metrics if m.get('val_loss') is not None]
+    summary = dict(steps=done, stopped=stopped, initial_val_loss=vals[0], val_loss=vals[-1],
+                   first_train_loss=trained[0]['train_loss'] if trained else None, train_loss=trained[-1]['train_loss'] if trained else None,
+                   flops=ledger.spent, train_flops=state['flops'], tokens=state['tokens'], wall_s=state['wall_s'], n_trainable=config['n_trainable'])
+    if stopped != 'completed' and not diverged: print(f'stopped early: {stopped}')
+    with atomic_write(out / 'summary.json') as tmp: tmp.write_text(json.dumps(summary, indent=1, allow_nan=False))  # strict JSON
+    if diverged:
+        ck = out / 'checkpoint.pt'
+        kept = f"checkpoint.pt (step {torch.load(ck, weights_only=False)['step']}) is from before it" if ck.exists() else 'no checkpoint was written before it'
+        raise TrainingDiverged(f"{out}: {stopped} (no adapter saved; {kept}; lower the learning rate)")
+    return summary
+
+# %% ../nbs/05_train.ipynb #cdbf9c6b
+def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
+    model, opt, ledger, out, ids, autocast = r.model, r.opt, r.ledger, r.out, r.ids, r.autocast
+    arch, device, pad, head = r.info['architecture'], next(model.parameters()).device, r.tok.pad_token_id, None if ids is None else len(ids)
+    per_step, val_cost = c.batch_size * c.grad_accum, _eval_flops(c, arch, r.val_w, head)
+    evaluate = lambda step: (eval_loss(model, r.val_w, pad, c.batch_size, device, autocast, ids),
+                             ledger.add(out.name, 'eval', val_cost, step=step, windows=len(r.val_w)))[0]
+    if ledger.spent + val_cost > c.budget: raise ValueError(f"budget {c.budget:.3g} FLOPs is too small for even one validation ({val_cost:.3g})")
+    if state['step'] == 0:  # the untrained model's validation loss: where the loss curve starts
+        append_jsonl(out / 'metrics.jsonl', dict(step=0, val_loss=evaluate(0), flops=0.0, tokens=0, wall_s=0.0))
+    t0, stopped = time.time() - state['wall_s'], 'completed'
+    bar = tqdm(range(state['step'], c.steps), initial=state['step'], total=c.steps, disable=not progress, desc=out.name)
+    for step in bar:
+        idx = batch_indices(step, len(r.train_w), per_step, c.seed)
+        micro = [collate([r.train_w[i] for i in idx[j:j + c.batch_size]], pad) for j in range(0, per_step, c.batch_size)]
+        cost = _step_flops(c, arch, micro, head)
+        pending = state['flops'] - _ledger_train(ledger)  # trained since the last ledger entry
+        if ledger.spent + pending + cost + val_cost > c.budget:
+            stopped = f'budget: step {step + 1} would take the run past {c.budget:.3g} FLOPs ({ledger.spent + pending:.3g} spent)'; break
+        model.train(); torch.manual_seed(c.seed + step)  # dropout masks depend only on the step
+        loss_sum = 0.0
+        for m in micro:
+            m = {k: v.to(device) for k, v in m.items()}
+            with autocast(): s, n = lm_nll(model, m, ids)
+            loss = s / n / c.grad_accum
+            loss.backward(); loss_sum += loss.item()
+            state['tokens'] += int(m['attention_mask'].sum())
+        norm = float(torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], c.clip or math.inf))
+        if not (math.isfinite(loss_sum) and math.isfinite(norm)):  # no step is taken: the weights stay as they were
+            stopped = f"diverged: {'loss' if not math.isfinite(loss_sum) else 'gradient norm'} is {loss_sum if not math.isfinite(loss_sum) else norm} at step {step + 1}"
+            opt.zero_grad(set_to_none=True); break
+        lr = opt.param_groups[0]['lr']
+        opt.step(); r.sched.step(); opt.zero_grad(set_to_none=True)
+        state.update(step=step + 1, flops=state['flops'] + cost, wall_s=round(time.time() - t0, 3))
+        row = dict(step=step + 1, train_loss=loss_sum, lr=lr, tokens=state['tokens'], flops=state['flops'], wall_s=state['wall_s'])
+        if (step + 1) % c.eval_every == 0 or step + 1 == c.steps:
+            row['val_loss'] = evaluate(step + 1)
+            if not math.isfinite(row['val_loss']): stopped = f"diverged: validation loss is {row['val_loss']} after step {step + 1}"; break
+        append_jsonl(out / 'metrics.jsonl', row)
+        if (step + 1) % c.checkpoint_every == 0 or step + 1 == c.steps:
+            ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=step + 1)
+            save_checkpoint(out / 'checkpoint.pt', step + 1, model, opt, r.sched, config=r.config, **{k: v for k, v in state.items() if k != 'step'})
+        bar.set_postfix(loss=f'{loss_sum:.3f}', tok_s=f"{state['tokens'] / max(1e-9, time.time() - t0):.0f}", flops=f"{state['flops']:.2e}")
+    return _finish(c, r, stopped, state, evaluate)
+
+# %% ../nbs/05_train.ipynb #4073404c
 def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> dict:
     "Fine-tune LoRA adapters per `TrainConfig(**kw)`; writes adapter, logs and figures to `out`; returns the summary."
     c, saved = make_config(**kw), None
@@ -267,110 +374,6 @@ def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> 
             shutil.rmtree(out / 'adapter', ignore_errors=True)
         ledger = FlopLedger(ledger_path, budget=c.budget)
         return _loop(c, _Run(model, tok, info, opt, sched, autocast, train_w, val_w, ledger, out, config, ids), state, progress)
-
-# %% ../nbs/05_train.ipynb #2ab30866
-def _step_flops(c, arch, micro:list[dict], head:int|None) -> float:
-    "FLOPs of one optimizer step over the micro-batches `micro`, logits over `head` tokens at the labelled positions (None: all, everywhere)."
-    return sum(flops_train_step(arch, *m['input_ids'].shape, c.rank, c.targets, c.flop_convention, head,
-                                int((m['labels'][:, 1:] != -100).sum()) if head else None).total for m in micro)
-
-def _eval_flops(c, arch, windows, head:int|None) -> float:
-    return sum(flops_forward(arch, 1, len(w), c.rank, c.targets, c.flop_convention, head_vocab=head).total for w in windows)
-
-# %% ../nbs/05_train.ipynb #ef0b05bc
-@dataclass
-class _Run:
-    "What a training run works with once it is set up (by `train`), for its loop and its end."
-    model: torch.nn.Module                    # the base model with LoRA applied
-    tok: object                               # its tokenizer
-    info: dict                                # `load_model`'s info: name, architecture, weights' hash
-    opt: torch.optim.Optimizer
-    sched: torch.optim.lr_scheduler.LRScheduler
-    autocast: object                          # a context manager: bfloat16 autocast where the base model is bfloat16
-    train_w: list                             # training windows (token ids)
-    val_w: list                               # the fixed validation windows
-    ledger: FlopLedger
-    out: Path                                 # the run folder
-    config: dict                              # what config.json holds
-    ids: torch.Tensor|None                    # the alphabet head's token ids (None: the full head)
-
-def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
-    model, opt, ledger, out, ids, autocast = r.model, r.opt, r.ledger, r.out, r.ids, r.autocast
-    arch, device, pad, head = r.info['architecture'], next(model.parameters()).device, r.tok.pad_token_id, None if ids is None else len(ids)
-    per_step, val_cost = c.batch_size * c.grad_accum, _eval_flops(c, arch, r.val_w, head)
-    evaluate = lambda step: (eval_loss(model, r.val_w, pad, c.batch_size, device, autocast, ids),
-                             ledger.add(out.name, 'eval', val_cost, step=step, windows=len(r.val_w)))[0]
-    if ledger.spent + val_cost > c.budget: raise ValueError(f"budget {c.budget:.3g} FLOPs is too small for even one validation ({val_cost:.3g})")
-    if state['step'] == 0:  # the untrained model's validation loss: where the loss curve starts
-        append_jsonl(out / 'metrics.jsonl', dict(step=0, val_loss=evaluate(0), flops=0.0, tokens=0, wall_s=0.0))
-    t0, stopped = time.time() - state['wall_s'], 'completed'
-    bar = tqdm(range(state['step'], c.steps), initial=state['step'], total=c.steps, disable=not progress, desc=out.name)
-    for step in bar:
-        idx = batch_indices(step, len(r.train_w), per_step, c.seed)
-        micro = [collate([r.train_w[i] for i in idx[j:j + c.batch_size]], pad) for j in range(0, per_step, c.batch_size)]
-        cost = _step_flops(c, arch, micro, head)
-        pending = state['flops'] - _ledger_train(ledger)  # trained since the last ledger entry
-        if ledger.spent + pending + cost + val_cost > c.budget:
-            stopped = f'budget: step {step + 1} would take the run past {c.budget:.3g} FLOPs ({ledger.spent + pending:.3g} spent)'; break
-        model.train(); torch.manual_seed(c.seed + step)  # dropout masks depend only on the step
-        loss_sum = 0.0
-        for m in micro:
-            m = {k: v.to(device) for k, v in m.items()}
-            with autocast(): s, n = lm_nll(model, m, ids)
-            loss = s / n / c.grad_accum
-            loss.backward(); loss_sum += loss.item()
-            state['tokens'] += int(m['attention_mask'].sum())
-        norm = float(torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], c.clip or math.inf))
-        if not (math.isfinite(loss_sum) and math.isfinite(norm)):  # no step is taken: the weights stay as they were
-            stopped = f"diverged: {'loss' if not math.isfinite(loss_sum) else 'gradient norm'} is {loss_sum if not math.isfinite(loss_sum) else norm} at step {step + 1}"
-            opt.zero_grad(set_to_none=True); break
-        lr = opt.param_groups[0]['lr']
-        opt.step(); r.sched.step(); opt.zero_grad(set_to_none=True)
-        state.update(step=step + 1, flops=state['flops'] + cost, wall_s=round(time.time() - t0, 3))
-        row = dict(step=step + 1, train_loss=loss_sum, lr=lr, tokens=state['tokens'], flops=state['flops'], wall_s=state['wall_s'])
-        if (step + 1) % c.eval_every == 0 or step + 1 == c.steps:
-            row['val_loss'] = evaluate(step + 1)
-            if not math.isfinite(row['val_loss']): stopped = f"diverged: validation loss is {row['val_loss']} after step {step + 1}"; break
-        append_jsonl(out / 'metrics.jsonl', row)
-        if (step + 1) % c.checkpoint_every == 0 or step + 1 == c.steps:
-            ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=step + 1)
-            save_checkpoint(out / 'checkpoint.pt', step + 1, model, opt, r.sched, config=r.config, **{k: v for k, v in state.items() if k != 'step'})
-        bar.set_postfix(loss=f'{loss_sum:.3f}', tok_s=f"{state['tokens'] / max(1e-9, time.time() - t0):.0f}", flops=f"{state['flops']:.2e}")
-    return _finish(c, r, stopped, state, evaluate)
-
-# %% ../nbs/05_train.ipynb #4a49cb18
-def _ledger_train(ledger) -> float:
-    "Training FLOPs already in the ledger."
-    return sum(e['flops'] for e in ledger.entries if e['kind'] == 'train')
-
-# %% ../nbs/05_train.ipynb #dcfb9632
-def _finish(c:TrainConfig, r:_Run, stopped:str, state:dict, evaluate) -> dict:
-    model, ledger, out, config = r.model, r.ledger, r.out, r.config
-    metrics = read_jsonl(out / 'metrics.jsonl')
-    done = state['step']
-    if state['flops'] > _ledger_train(ledger): ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=done)
-    if (diverged := stopped.startswith('diverged')):  # no adapter: the checkpoints before the divergence are kept
-        print(f'stopped: {stopped}')
-    elif 'val_loss' not in metrics[-1]:  # stopped early: one last validation (the budget check reserved it)
-        metrics[-1]['val_loss'] = evaluate(done); _truncate_jsonl(out / 'metrics.jsonl', lambda r: r['step'] < done)
-        append_jsonl(out / 'metrics.jsonl', metrics[-1])
-    fractions = list(inspect.signature(split).parameters['fractions'].default)  # what the adapter was trained on, and not
-    if not diverged:
-        save_adapter(model, out / 'adapter', r.info, extra=dict(codec=config['codec'], train_config={k: config[k] for k in asdict(c)},
-                                                              split=dict(seed=c.split_seed, fractions=fractions), data_sha256=config['data_sha256']))
-    _plot_losses(metrics, out / 'loss.png')
-    trained = [m for m in metrics if 'train_loss' in m]
-    vals = [m['val_loss'] for m in metrics if m.get('val_loss') is not None]
-    summary = dict(steps=done, stopped=stopped, initial_val_loss=vals[0], val_loss=vals[-1],
-                   first_train_loss=trained[0]['train_loss'] if trained else None, train_loss=trained[-1]['train_loss'] if trained else None,
-                   flops=ledger.spent, train_flops=state['flops'], tokens=state['tokens'], wall_s=state['wall_s'], n_trainable=config['n_trainable'])
-    if stopped != 'completed' and not diverged: print(f'stopped early: {stopped}')
-    with atomic_write(out / 'summary.json') as tmp: tmp.write_text(json.dumps(summary, indent=1, allow_nan=False))  # strict JSON
-    if diverged:
-        ck = out / 'checkpoint.pt'
-        kept = f"checkpoint.pt (step {torch.load(ck, weights_only=False)['step']}) is from before it" if ck.exists() else 'no checkpoint was written before it'
-        raise TrainingDiverged(f"{out}: {stopped} (no adapter saved; {kept}; lower the learning rate)")
-    return summary
 
 # %% ../nbs/05_train.ipynb #848ca9b6
 def lvf_train(argv:list[str]|None=None) -> dict:
