@@ -370,7 +370,7 @@ def _select(path, split_name:str, n:int|None, split_seed:int=0):
 def _codec(adapter, decimals:int|None, train:np.ndarray) -> Codec:
     "The adapter's codec if it saved one (checking `decimals` against it), else one fitted on `train`."
     saved = adapter_codec(adapter) if adapter is not None else None
-    if saved is None: return Codec(decimals=2 if decimals is None else decimals).fit(train)
+    if saved is None: return (Codec() if decimals is None else Codec(decimals=decimals)).fit(train)
     if decimals is not None and decimals != saved.decimals:
         raise ValueError(f"{adapter} was trained with decimals={saved.decimals}; got decimals={decimals}")
     return saved

@@ -14,8 +14,8 @@ from fastcore.basics import patch
 from .core import append_jsonl, cli_errors, read_jsonl, run_cli
 
 # %% auto #0
-__all__ = ['EMBEDDED_ARCH', 'LINEAR_NAMES', 'CONVENTIONS', 'Arch', 'arch_dims', 'linear_shapes', 'n_params', 'n_lora_params',
-           'ops', 'matmul_flops', 'rmsnorm_flops', 'rope_angle_flops', 'rope_flops', 'softmax_flops',
+__all__ = ['EMBEDDED_ARCH', 'LINEAR_NAMES', 'CONVENTIONS', 'BUDGET', 'Arch', 'arch_dims', 'linear_shapes', 'n_params',
+           'n_lora_params', 'ops', 'matmul_flops', 'rmsnorm_flops', 'rope_angle_flops', 'rope_flops', 'softmax_flops',
            'scale_mask_flops', 'swiglu_flops', 'log_softmax_flops', 'nll_flops', 'adamw_flops', 'FlopCount',
            'flops_forward', 'flops_train_step', 'flops_generate', 'FlopLedger', 'load_arch', 'lvf_flops',
            'lvf_flops_cli']
@@ -331,9 +331,11 @@ def flops_generate(arch, batch:int, prompt_len:int, new_tokens:int, lora_rank:in
     return fc
 
 # %% ../nbs/04_flops.ipynb #62d53d46
+BUDGET = 1e17  # the reference task's FLOP budget: a run, a ledger and every study preset stay inside it unless told otherwise
+
 class FlopLedger:
     "FLOPs spent per experiment against a budget, persisted as an append-only JSON-lines file."
-    def __init__(self, path=None, budget:float=1e17):
+    def __init__(self, path=None, budget:float=BUDGET):
         self.path, self.budget = Path(path) if path else None, float(budget)
         self.entries = read_jsonl(self.path) if self.path and self.path.exists() else []
     def add(self, experiment:str, kind:str, flops:float, **meta):

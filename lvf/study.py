@@ -10,7 +10,7 @@ from pathlib import Path
 import lvf
 from .data import DATA_FILE, load_h5, split
 from .core import atomic_write, cli_errors, folder_lock, read_json, run_cli
-from .flops import FlopLedger, flops_forward, flops_generate, flops_train_step, load_arch
+from .flops import BUDGET, FlopLedger, flops_forward, flops_generate, flops_train_step, load_arch
 from .model import library_versions, load_model
 from .tokenizer import HEAD_SIZE, step_tokens
 
@@ -23,20 +23,20 @@ __all__ = ['PRESETS', 'FATAL_ERRORS', 'read_record', 'write_record', 'experiment
 PRESETS = {
     'micro': dict(model='tiny', n_eval=3, context_steps=10, horizon=4, lrs=[3e-3, 1e-2], ranks=[2], decimals=[2, 3],
                   context_lengths=[64, 96], grid_context=64, steps=4, final_steps=6, batch_size=4, eval_batch_size=4,
-                  max_train_trajectories=8, eval_windows=4, final_samples=3, sample_n=2, budget=1e17),
+                  max_train_trajectories=8, eval_windows=4, final_samples=3, sample_n=2, budget=BUDGET),
     'smoke': dict(model='embedded', n_eval=2, context_steps=10, horizon=3, lrs=[1e-3], ranks=[8], decimals=[2],
                   context_lengths=[64], grid_context=64, steps=2, final_steps=2, batch_size=2, eval_batch_size=2,
-                  max_train_trajectories=4, eval_windows=2, final_samples=2, sample_n=2, budget=1e17),
+                  max_train_trajectories=4, eval_windows=2, final_samples=2, sample_n=2, budget=BUDGET),
     'quick': dict(model='embedded', n_eval=16, context_steps=20, horizon=10, lrs=[1e-4, 1e-3], ranks=[8], decimals=[2],
                   context_lengths=[128], grid_context=128, steps=12, final_steps=24, batch_size=4, eval_batch_size=16,
-                  max_train_trajectories=40, eval_windows=8, final_samples=4, sample_n=8, budget=1e17),
+                  max_train_trajectories=40, eval_windows=8, final_samples=4, sample_n=8, budget=BUDGET),
     'cpu': dict(model='embedded', n_eval=50, context_steps=50, horizon=20, lrs=[5e-4], ranks=[8], decimals=[2],
                 context_lengths=[512], grid_context=512, steps=120, final_steps=120, batch_size=4, eval_batch_size=25,
-                max_train_trajectories=None, eval_windows=16, final_samples=4, sample_n=10, budget=1e17),
+                max_train_trajectories=None, eval_windows=16, final_samples=4, sample_n=10, budget=BUDGET),
     'coursework': dict(model='embedded', n_eval=100, context_steps=50, horizon=20, lrs=[1e-5, 5e-5, 1e-4], ranks=[2, 4, 8],
                        decimals=[2, 3], context_lengths=[128, 512, 768], grid_context=512, steps=500, final_steps=8000,
                        batch_size=4, eval_batch_size=16, max_train_trajectories=None, eval_windows=64, final_samples=10,
-                       sample_n=100, budget=1e17),
+                       sample_n=100, budget=BUDGET),
 }
 
 # %% ../nbs/08_study.ipynb #3c41c5d8

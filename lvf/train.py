@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .data import DATA_FILE, load_h5, split
 from .core import append_jsonl, atomic_write, cli_errors, config_parser, file_sha256, folder_lock, read_json, read_jsonl
-from .flops import FlopLedger, flops_forward, flops_train_step
+from .flops import BUDGET, FlopLedger, flops_forward, flops_train_step
 from .lora import apply_lora, lora_state_dict, save_adapter, set_lora_state
 from .model import head_logits, library_versions, load_model
 from .tokenizer import Codec, encode_steps, head_ids, token_windows, tokenize_steps
@@ -31,10 +31,10 @@ class TrainConfig:
     model:str='embedded'                     # base model: "embedded", "tiny", a folder or a hub id
     data:str=DATA_FILE                       # HDF5 file in the field's format
     split_seed:int=0                         # which trajectories are train/val/test
-    decimals:int=2                           # LLMTIME decimals
-    percentile:float=99.0                    # scaling: this percentile of the training values…
-    target:float=10.0                        # …maps to this value
-    per_trajectory:bool=False                # scale each trajectory by its own α instead of the global one
+    decimals:int=Codec.decimals              # LLMTIME decimals (the codec's default, 2)
+    percentile:float=Codec.percentile        # scaling: this percentile of the training values (99)…
+    target:float=Codec.target                # …maps to this value (10)
+    per_trajectory:bool=Codec.per_trajectory # scale each trajectory by its own α instead of the global one
     context_length:int=512                   # tokens per training window
     stride:int=256                           # tokens between window starts
     max_train_trajectories:int|None=None     # use only the first N training trajectories (quick runs)
@@ -54,7 +54,7 @@ class TrainConfig:
     eval_every:int=50                        # validation loss every N steps (and at the end)
     eval_windows:int=16                      # validation windows per evaluation (fixed set)
     checkpoint_every:int=50                  # checkpoint every N steps
-    budget:float=1e17                        # FLOP budget for this run: training stops before exceeding it
+    budget:float=BUDGET                      # FLOP budget for this run (1e17): training stops before exceeding it
     flop_convention:str='coursework'         # 'coursework' or 'standard' (see 04_flops)
     seed:int=0
     dtype:str|None=None                      # 'float32' or 'bfloat16'; default: bf16 where the hardware has it

@@ -25,11 +25,13 @@ def texts(o) -> list[str]:
     return [''.join(v) if isinstance(v, list) else str(v) for k, v in o.get('data', {}).items() if not k.startswith('image/')]
 
 
-def small_png(b64:str) -> str:
-    "The figure re-encoded as a 64-colour PNG, if that is smaller (idempotent: a clean figure comes back unchanged)."
+def small_png(b64:str, shown:dict|None=None) -> str:
+    "The figure at the size it is `shown` (a retina figure has twice the pixels) as a 64-colour PNG, if smaller (idempotent)."
     from PIL import Image
     im = Image.open(io.BytesIO(base64.b64decode(b64)))
-    if im.mode == 'P': return b64
+    w, h = (shown or {}).get('width'), (shown or {}).get('height')
+    if im.mode == 'P' and not (w and w < im.width): return b64
+    if w and h and w < im.width: im = im.convert('RGB').resize((w, h), Image.LANCZOS)
     buf = io.BytesIO()
     im.convert('RGB').quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(buf, 'PNG', optimize=True)
     new = base64.b64encode(buf.getvalue()).decode()
@@ -43,7 +45,9 @@ def clean(nb:dict) -> dict:
         c['outputs'] = [o for o in c['outputs'] if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')]
         for o in c['outputs']:
             png = o.get('data', {}).get('image/png')
-            if png: o['data']['image/png'] = small_png(''.join(png) if isinstance(png, list) else png)
+            if png:
+                o['data']['image/png'] = small_png(''.join(png) if isinstance(png, list) else png, o.get('metadata', {}).get('image/png'))
+                o.get('metadata', {}).pop('image/png', None)  # stored at the size it is shown
     return nb
 
 
