@@ -61,6 +61,14 @@ def test_no_noise_in_outputs():
                                    f'`python tests/test_notebooks.py --fix` or change the cell: {bad[:10]} {stderr[:10]}')
 
 
+def test_notebooks_stand_alone():
+    "No notebook cites a document outside the repository (a reader of the docs site or a clone has only the repository)."
+    outside = re.compile(r'DESIGN\.md|STYLE\.md|\.\./shared')
+    bad = [f'{p.relative_to(NBS)} cell {c.get("id")}: {m.group(0)}' for p in notebooks() for c in json.loads(p.read_text())['cells']
+           for m in [outside.search(''.join(c['source']))] if m]
+    assert not bad, bad
+
+
 def test_notebooks_are_small():
     sizes = {p.relative_to(NBS): p.stat().st_size for p in notebooks()}
     assert sum(sizes.values()) <= MAX_TOTAL, (sum(sizes.values()), sorted(sizes.items(), key=lambda kv: -kv[1])[:5])
