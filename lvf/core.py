@@ -145,10 +145,15 @@ def _arg_type(anno):
     if base == 'tuple': return lambda s: tuple(s.replace(',', ' ').split())
     return {'str': str, 'int': int, 'float': float}[base]
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    "Each option's default after its help, unless the help already says what the default is."
+    def _get_help_string(self, action):
+        return action.help if 'default' in (action.help or '') else super()._get_help_string(action)
+
 def config_parser(*classes, description:str='') -> argparse.ArgumentParser:
     "A parser with one `--option` (or `--opt-ion`) per field of the dataclasses `classes`: its type, its default, its comment as help."
     from fastcore.docments import docments
-    p = one_line_errors(argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+    p = one_line_errors(argparse.ArgumentParser(description=description, formatter_class=_DefaultsHelp))
     fields = [(n, d) for cls in classes for n, d in docments(cls, full=True).items() if n != 'return']
     if dup := sorted({n for n, _ in fields if [m for m, _ in fields].count(n) > 1}): raise ValueError(f"fields in two configs: {dup}")
     for name, d in fields:
