@@ -50,7 +50,8 @@ def write_result(folder, name:str, result:dict) -> Path:
     m = machine()
     path = Path(folder) / f'{name}-{machine_name(m)}.json'
     result = dict(result); m.update(result.pop('machine', {}))
-    with atomic_write(path) as tmp: tmp.write_text(json.dumps(dict(benchmark=name, machine=m, date=time.strftime('%Y-%m-%d'), **result), indent=1) + '\n')
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(dict(benchmark=name, machine=m, date=time.strftime('%Y-%m-%d'), **result), indent=1) + '\n')
     return path
 
 # %% ../nbs/10_bench.ipynb #4c512508
@@ -86,7 +87,8 @@ def lvf_bench(name:str, # the benchmark notebook nbs/benchmarks/NAME.ipynb, e.g.
         for b in BENCHMARKS: lvf_bench(b, model)
         return
     src = benchmarks_dir() / f'{name}.ipynb'
-    if not src.exists(): raise ValueError(f"no benchmark {name!r}; have {sorted(p.stem for p in benchmarks_dir().glob('*.ipynb'))} (or all)")
+    if not src.exists():
+        raise ValueError(f"no benchmark {name!r}; have {sorted(p.stem for p in benchmarks_dir().glob('*.ipynb'))} (or all)")
     done = benchmarks_dir() / 'results' / f'{name}-{machine_name()}.ipynb'
     done.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(src), str(done), parameters=dict(model=model) if model else {}, cwd=str(src.parent), kernel_name='python3')

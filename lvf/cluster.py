@@ -24,7 +24,8 @@ def parse_resources(text:str|None) -> dict:
     try: r = json.loads(text)
     except json.JSONDecodeError as e: raise bad(f'not JSON: {e.msg}') from None
     if not isinstance(r, dict): raise bad('not an object')
-    if unknown := sorted(set(r) - set(RESOURCE_KEYS)): raise bad(f"unknown key(s) {unknown}; known: {', '.join(RESOURCE_KEYS)}")
+    if unknown := sorted(set(r) - set(RESOURCE_KEYS)):
+        raise bad(f"unknown key(s) {unknown}; known: {', '.join(RESOURCE_KEYS)}")
     number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
     for k in ('num_cpus', 'num_gpus', 'memory'):
         if k in r and not number(r[k]): raise bad(f'{k} must be a number ≥ 0')
@@ -36,7 +37,8 @@ def parse_resources(text:str|None) -> dict:
 def import_ray():
     "The `ray` module, or an error that says how to install it."
     try: import ray
-    except ImportError: raise ModuleNotFoundError("--executor ray needs Ray, the `ray` extra of lvf: pip install -c constraints.txt -e '.[ray]'") from None
+    except ImportError:
+        raise ModuleNotFoundError("--executor ray needs Ray, the `ray` extra of lvf: pip install -c constraints.txt -e '.[ray]'") from None
     return ray
 
 def _loopback(address:str|None) -> bool:
@@ -62,11 +64,13 @@ def probe_storage(study_dir:str, token:str, data:str, node_id:str) -> str|None:
     "On a node: why it cannot use the study folder `study_dir` (None if it can)."
     d = Path(study_dir)
     try:
-        if (d / '.storage-check').read_text() != token: return f"sees another folder at {d} (its .storage-check differs)"
+        if (d / '.storage-check').read_text() != token:
+            return f"sees another folder at {d} (its .storage-check differs)"
         (d / f'.storage-{node_id}').write_text(token)
     except OSError as e: return f"cannot use {d}: {type(e).__name__}: {e.strerror or e}"
     if not Path(data).is_file(): return f"cannot read the data file {data}"
-    if not (experiments_dir() / 'finetune.ipynb').is_file(): return f"has no experiment notebooks in {experiments_dir()} (install lvf there)"
+    if not (experiments_dir() / 'finetune.ipynb').is_file():
+        return f"has no experiment notebooks in {experiments_dir()} (install lvf there)"
     return None
 
 def check_storage(study_dir, data:str, timeout:float=120) -> list[dict]:
@@ -84,9 +88,11 @@ def check_storage(study_dir, data:str, timeout:float=120) -> list[dict]:
         for n, ref in zip(nodes, refs):
             try: why = ray.get(ref, timeout=timeout)
             except ray.exceptions.GetTimeoutError: why = f'did not answer within {timeout:.0f} s'
-            except ray.exceptions.RayError as e: why = f'cannot run an lvf task (is lvf installed there?): {error_line(str(e))}'
+            except ray.exceptions.RayError as e:
+                why = f'cannot run an lvf task (is lvf installed there?): {error_line(str(e))}'
             mine = d / f".storage-{n['NodeID']}"
-            if why is None and not (mine.exists() and mine.read_text() == token): why = f'writes into {d}, but not where this driver reads'
+            if why is None and not (mine.exists() and mine.read_text() == token):
+                why = f'writes into {d}, but not where this driver reads'
             if why: problems.append(f"node {n['NodeManagerAddress']} ({n['NodeID'][:8]}): {why}")
     finally:
         for f in [d / '.storage-check', *(d / f".storage-{n['NodeID']}" for n in nodes)]: f.unlink(missing_ok=True)

@@ -44,7 +44,8 @@ def read_json(path, fix:str='') -> dict:
     try: obj = json.loads(path.read_text(encoding='utf-8'))
     except (ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"{path} is damaged: not valid JSON ({e})" + (f"; {fix}" if fix else '')) from None
-    if not isinstance(obj, dict): raise ValueError(f"{path} is damaged: a JSON {type(obj).__name__}, not an object" + (f"; {fix}" if fix else ''))
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path} is damaged: a JSON {type(obj).__name__}, not an object" + (f"; {fix}" if fix else ''))
     return obj
 
 # %% ../nbs/00_core.ipynb #8bfa19ad
@@ -131,7 +132,10 @@ def folder_lock(folder, what:str='study'):
         raise FolderLocked(f"{folder} is in use by another {what} ({holder}); two writers would corrupt each other's files: "
                            "wait for it to finish, or stop it") from None
     try:
-        f.seek(0); f.truncate(); f.write(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"); f.flush()
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        f.flush()
         yield folder
     finally: f.close()  # closing releases the lock (and so does the process's death)
 
@@ -139,7 +143,8 @@ def folder_lock(folder, what:str='study'):
 # %% ../nbs/00_core.ipynb #0c0f0002
 def _arg_type(anno):
     "The argparse type of a field annotated `anno` (`int`, `float|None`, `tuple`, … or their strings); 'bool' for flags."
-    if not isinstance(anno, str): anno = ' | '.join(getattr(a, '__name__', str(a)) for a in getattr(anno, '__args__', (anno,)))
+    if not isinstance(anno, str):
+        anno = ' | '.join(getattr(a, '__name__', str(a)) for a in getattr(anno, '__args__', (anno,)))
     base = anno.replace(' ', '').replace('|None', '').replace('None|', '')
     if base == 'bool': return 'bool'
     if base == 'tuple': return lambda s: tuple(s.replace(',', ' ').split())
@@ -155,7 +160,8 @@ def config_parser(*classes, description:str='') -> argparse.ArgumentParser:
     from fastcore.docments import docments
     p = one_line_errors(argparse.ArgumentParser(description=description, formatter_class=_DefaultsHelp))
     fields = [(n, d) for cls in classes for n, d in docments(cls, full=True).items() if n != 'return']
-    if dup := sorted({n for n, _ in fields if [m for m, _ in fields].count(n) > 1}): raise ValueError(f"fields in two configs: {dup}")
+    if dup := sorted({n for n, _ in fields if [m for m, _ in fields].count(n) > 1}):
+        raise ValueError(f"fields in two configs: {dup}")
     for name, d in fields:
         t, flags = _arg_type(d['anno']), [f'--{name.replace("_", "-")}'] + ([f'--{name}'] if '_' in name else [])
         kw = dict(action=argparse.BooleanOptionalAction) if t == 'bool' else dict(type=t)

@@ -50,7 +50,8 @@ def integrate(params:dict, i:int, time:np.ndarray) -> np.ndarray:
 # %% ../nbs/00_data.ipynb #8c845ce8
 def simulate(n:int=1000, steps:int=100, t_max:float=200.0, seed:int=0) -> tuple[np.ndarray, np.ndarray]:
     "Simulate `n` Lotka–Volterra trajectories: float32 `(n, steps, 2)` populations and float64 `(steps,)` times."
-    if n < 1 or steps < 2 or t_max <= 0 or seed < 0: raise ValueError(f"need n ≥ 1, steps ≥ 2, t_max > 0, seed ≥ 0; got {n=}, {steps=}, {t_max=}, {seed=}")
+    if n < 1 or steps < 2 or t_max <= 0 or seed < 0:
+        raise ValueError(f"need n ≥ 1, steps ≥ 2, t_max > 0, seed ≥ 0; got {n=}, {steps=}, {t_max=}, {seed=}")
     time = np.linspace(0.0, t_max, steps)
     params = sample_params(n, seed)
     trajectories = np.stack([integrate(params, i, time) for i in range(n)]).astype(np.float32)
@@ -149,4 +150,5 @@ def lvf_data(out:str=DATA_FILE, # where to write the HDF5 file
                    d_sampling='log-uniform', **{f'range_{k}': np.array(v) for k, v in PARAM_RANGES.items()})
     print(f"wrote {path}: {n} trajectories × {steps} steps, sha256 {file_sha256(path)[:16]}…")
 
-def lvf_data_cli(): cli_errors('lvf_data', run_cli, lvf_data.__wrapped__)  # the console script: `lvf_data` with one-line errors
+def lvf_data_cli():
+    cli_errors('lvf_data', run_cli, lvf_data.__wrapped__)  # the console script: `lvf_data` with one-line errors

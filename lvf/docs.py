@@ -51,7 +51,8 @@ def page_path(nb:Path) -> str:
 _DOC_DIRECTIVES = {'export', 'exports', 'exporti', 'exec_doc'}
 
 def _imports_only(trees) -> bool: return all(isinstance(t, (ast.Import, ast.ImportFrom)) for t in trees)
-def _has_import(trees) -> bool: return any(isinstance(n, (ast.Import, ast.ImportFrom)) for t in trees for n in ast.walk(t))
+def _has_import(trees) -> bool:
+    return any(isinstance(n, (ast.Import, ast.ImportFrom)) for t in trees for n in ast.walk(t))
 
 def _nbdev_would_run(cell) -> bool:  # nbdev's `exec_show_docs` runs any cell with an import
     return (cell.cell_type == 'code' and 'nbdev_export' + '()' not in cell.source and cell.directives_.get('eval:', [''])[0].lower() != 'false'
@@ -145,7 +146,8 @@ def for_jupyter(nb) -> nbformat.NotebookNode:
             if opts.get('echo') == 'false': c.metadata['transient'] = {'remove_source': True}
             if opts.get('output') == 'false': c.outputs = []
             for o in c.outputs:
-                if 'text/markdown' in o.get('data', {}): o['data']['text/markdown'] = attr_links(''.join(o['data']['text/markdown']))
+                if 'text/markdown' in o.get('data', {}):
+                    o['data']['text/markdown'] = attr_links(''.join(o['data']['text/markdown']))
                 if o.get('output_type') == 'stream': o['text'] = collapse_cr(''.join(o['text']))
         cells.append(c)
     nb.cells = cells
@@ -315,7 +317,8 @@ def build_docs(out:str|Path|None=None, nbs_path:str|Path|None=None, quiet:bool=F
         nbs = {page_path(rel): proc_nb(nbs_path/rel) for rel in site_notebooks(nbs_path)}
     for w in caught:
         if not quiet: print(f"warning: {str(w.message).splitlines()[0]}", file=sys.stderr)
-    if len(nbs) != len(set(p.lower() for p in nbs)): raise ValueError(f"two notebooks give the same page: {sorted(nbs)}")
+    if len(nbs) != len(set(p.lower() for p in nbs)):
+        raise ValueError(f"two notebooks give the same page: {sorted(nbs)}")
     titles = {p: nb.frontmatter_.get('title', Path(p).stem) for p, nb in nbs.items()}
     pages = [(p, 'Home' if p == 'index.html' else t) for p, t in titles.items()]
     rendered = {p: render_page(for_jupyter(nb), p, titles[p], nb.frontmatter_.get('description', '')) for p, nb in nbs.items()}
@@ -338,7 +341,8 @@ def _output_md(o, name:str, files:dict) -> str|None:
     if 'text/markdown' in data: return ''.join(data['text/markdown']).strip()
     for mime, ext in (('image/png', 'png'), ('image/jpeg', 'jpg')):
         if mime in data: files[f'{name}.{ext}'] = base64.b64decode(''.join(data[mime])); return f'![]({name}.{ext})'
-    if 'image/svg+xml' in data: files[f'{name}.svg'] = ''.join(data['image/svg+xml']).encode(); return f'![]({name}.svg)'
+    if 'image/svg+xml' in data:
+        files[f'{name}.svg'] = ''.join(data['image/svg+xml']).encode(); return f'![]({name}.svg)'
     if 'text/plain' in data: return f"```\n{''.join(data['text/plain']).rstrip()}\n```"
 
 def _cell_md(cell, i:int, files:dict, files_dir:str) -> list:

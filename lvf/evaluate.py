@@ -182,7 +182,8 @@ def physics(context:np.ndarray, time:np.ndarray, horizon:int, restarts:int=3, se
     "Forecast `(n, horizon, 2)` by fitting logistic Lotka–Volterra to each `context` `(n, C, 2)`; `time` covers context and horizon."
     context = np.asarray(context, np.float64)
     C = context.shape[1]
-    if len(time) < C + horizon: raise ValueError(f"time has {len(time)} points; the physics baseline needs {C} + {horizon}")
+    if len(time) < C + horizon:
+        raise ValueError(f"time has {len(time)} points; the physics baseline needs {C} + {horizon}")
     t = np.asarray(time[:C + horizon], np.float64)
     thetas = [fit_lv(c, t[:C], restarts, seed)[0] for c in context]
     return lv_solve(np.array(thetas), t)[:, C:]
@@ -211,7 +212,8 @@ def run_baselines(context:np.ndarray, time:np.ndarray, horizon:int, baselines=BA
     fns = dict(persistence=lambda: persistence(context, horizon), linear=lambda: linear_ar(context, horizon),
                arima=lambda: classical(context, horizon, 'arima'), ets=lambda: classical(context, horizon, 'ets'),
                physics=lambda: physics(context, time, horizon))
-    if unknown := set(baselines) - set(fns): raise ValueError(f"unknown baselines {sorted(unknown)}: choose from {list(fns)}")
+    if unknown := set(baselines) - set(fns):
+        raise ValueError(f"unknown baselines {sorted(unknown)}: choose from {list(fns)}")
     points, seconds = {}, {}
     for name in baselines:
         t0 = perf_counter(); points[name] = fns[name](); seconds[name] = round(perf_counter() - t0, 2)
@@ -221,7 +223,8 @@ def run_baselines(context:np.ndarray, time:np.ndarray, horizon:int, baselines=BA
 def check_protocol(trajectories:np.ndarray, context_steps:int, horizon:int|None) -> int:
     "The horizon (`None`: to the end of the trajectories), after checking that context and horizon fit in them."
     T = trajectories.shape[1]
-    if not 1 <= context_steps < T: raise ValueError(f"context_steps={context_steps} must be between 1 and {T - 1} (trajectories have {T} steps)")
+    if not 1 <= context_steps < T:
+        raise ValueError(f"context_steps={context_steps} must be between 1 and {T - 1} (trajectories have {T} steps)")
     horizon = T - context_steps if horizon is None else horizon
     if horizon < 1: raise ValueError(f"horizon must be ≥ 1 step, got {horizon}")
     if context_steps + horizon > T:
@@ -302,11 +305,14 @@ def plot_forecasts(p:Predictions, which=None, methods=None):
     fig, axs = plt.subplots(len(which), 1, figsize=(9, 2.4 * len(which)), sharex=True, squeeze=False)
     for ax, i in zip(axs[:, 0], which):
         ax.axvspan(t[0], t[C - 1], color='0.93', label='context')
-        for j, v in enumerate(VARS): ax.plot(t[:C + H], p.trajectories[i, :C + H, j], color=COLORS[j], lw=1, label=f'{v} (truth)')
+        for j, v in enumerate(VARS):
+            ax.plot(t[:C + H], p.trajectories[i, :C + H, j], color=COLORS[j], lw=1, label=f'{v} (truth)')
         if p.forecast is not None and p.forecast.values.shape[1] > 1:
-            for j in range(2): ax.fill_between(t[C:C + H], p.forecast.quantiles[0][i, :, j], p.forecast.quantiles[-1][i, :, j], color=COLORS[j], alpha=0.2)
+            for j in range(2):
+                ax.fill_between(t[C:C + H], p.forecast.quantiles[0][i, :, j], p.forecast.quantiles[-1][i, :, j], color=COLORS[j], alpha=0.2)
         for m in methods:
-            for j in range(2): ax.plot(t[C:C + H], p.points[m][i, :, j], color=COLORS[j], **STYLES.get(m, {}), label=m if j == 0 else None)
+            for j in range(2):
+                ax.plot(t[C:C + H], p.points[m][i, :, j], color=COLORS[j], **STYLES.get(m, {}), label=m if j == 0 else None)
         top = p.trajectories[i, :C + H].max()
         ax.set_ylim(-0.05 * top, 1.6 * top)  # the truth's scale: a forecast that runs away leaves the frame instead of flattening it
         ax.set_title(f'trajectory {p.indices[i]}', fontsize=9)
@@ -343,7 +349,8 @@ def write_results(m:dict, p:Predictions|None, json_path, figures:bool=True) -> l
     if figures and p is not None:
         for name, plot in FIGURES.items():
             fig = plot(p)
-            with atomic_write(json_path.with_name(f'{json_path.stem}_{name}.png')) as tmp: fig.savefig(tmp, format='png', dpi=110)
+            with atomic_write(json_path.with_name(f'{json_path.stem}_{name}.png')) as tmp:
+                fig.savefig(tmp, format='png', dpi=110)
             plt.close(fig); written.append(json_path.with_name(f'{json_path.stem}_{name}.png'))
     return written
 
@@ -361,9 +368,11 @@ def _select(path, split_name:str, n:int|None, split_seed:int=0):
     "Trajectories, time, indices of the first `n` of split `split_name` (split with `split_seed`), and the training trajectories."
     trajectories, time = load_h5(path)
     parts = split(len(trajectories), seed=split_seed)
-    if split_name not in ('train', 'val', 'test', 'all'): raise ValueError(f"split must be train, val, test or all, got {split_name!r}")
+    if split_name not in ('train', 'val', 'test', 'all'):
+        raise ValueError(f"split must be train, val, test or all, got {split_name!r}")
     idx = np.arange(len(trajectories)) if split_name == 'all' else getattr(parts, split_name)
-    if n is not None and not 1 <= n <= len(idx): raise ValueError(f"n={n}: the {split_name} split of {path} has {len(idx)} trajectories")
+    if n is not None and not 1 <= n <= len(idx):
+        raise ValueError(f"n={n}: the {split_name} split of {path} has {len(idx)} trajectories")
     idx = idx[:n]
     return trajectories[idx], time, idx, trajectories[parts.train]
 
@@ -422,7 +431,8 @@ def run_eval(config:EvalConfig|None=None, # what to evaluate, on which trajector
     "Evaluate base model `model` (+ `adapter`) on `n` trajectories of `split` of `data`, with the baselines."
     t0 = perf_counter()
     e, f = eval_configs(config, forecasting, **options)  # every option, and where the results go, before any work
-    if json_path is not None or out is not None: check_output(json_path or Path(out) / 'metrics.json', 'the results file')
+    if json_path is not None or out is not None:
+        check_output(json_path or Path(out) / 'metrics.json', 'the results file')
     split_seed = (adapter_config(e.adapter).get('train_config') or {}).get('split_seed', 0)  # an adapter is scored on its own split
     if e.adapter is not None and e.split in ('train', 'all'):
         raise ValueError(f"{e.adapter} was trained on the train split (split_seed={split_seed}); evaluate it on 'val' or 'test'")

@@ -45,7 +45,8 @@ def arch_dims(arch) -> Arch:
     get = arch.get if isinstance(arch, dict) else lambda k, default=None: getattr(arch, k, default)
     if (mt := get('model_type')) not in (None, 'qwen2', 'llama'):
         raise ValueError(f"FLOP counts are for Qwen2-family decoders (model_type 'qwen2' or 'llama'), not {mt!r}")
-    if missing := [k for k in _ARCH_KEYS if get(k) is None]: raise ValueError(f"architecture lacks {', '.join(missing)}")
+    if missing := [k for k in _ARCH_KEYS if get(k) is None]:
+        raise ValueError(f"architecture lacks {', '.join(missing)}")
     d, H = get('hidden_size'), get('num_attention_heads')
     return Arch(d, get('intermediate_size'), get('num_hidden_layers'), H, get('num_key_value_heads') or H,
                 get('vocab_size'), get('head_dim') or d // H,
@@ -88,7 +89,8 @@ CONVENTIONS = {  # FLOPs per primitive operation
     'standard':   dict(add=1, mul=1, div=1, cmp=1, exp=1, log=1, sqrt=1, sin=1, cos=1)}
 
 def _check(convention:str) -> str:
-    if convention not in CONVENTIONS: raise ValueError(f"unknown convention {convention!r}: use 'coursework' or 'standard'")
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}: use 'coursework' or 'standard'")
     return convention
 
 def ops(convention:str, **counts) -> int:
@@ -233,7 +235,8 @@ class FlopCount:
 # %% ../nbs/04_flops.ipynb #44fd7664
 @patch
 def __add__(self:FlopCount, other:FlopCount) -> FlopCount:
-    if other.convention != self.convention: raise ValueError(f"cannot add {other.convention} FLOPs to {self.convention} FLOPs")
+    if other.convention != self.convention:
+        raise ValueError(f"cannot add {other.convention} FLOPs to {self.convention} FLOPs")
     out = FlopCount(self.convention, ' + '.join(w for w in (self.what, other.what) if w), self.rows)
     for (s, comp), (f, m) in other.rows.items(): out.add(s, comp, f, m)
     return out
@@ -380,7 +383,8 @@ def load_arch(model:str) -> dict:
         from lvf.model import tiny_config, tiny_tokenizer
         return tiny_config(len(tiny_tokenizer())).to_dict()
     p = Path(model).expanduser()
-    if not (p / 'config.json').is_file(): raise ValueError(f"{model!r}: not 'embedded', 'tiny' or a folder with a config.json")
+    if not (p / 'config.json').is_file():
+        raise ValueError(f"{model!r}: not 'embedded', 'tiny' or a folder with a config.json")
     return json.loads((p / 'config.json').read_text())
 
 # %% ../nbs/04_flops.ipynb #2d250ca5

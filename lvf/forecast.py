@@ -143,7 +143,8 @@ def kv_cache_kwargs(model, out) -> dict:
 def grouped_attention(module, query, key, value, attention_mask, scaling:float, dropout:float=0.0, **kwargs):
     "Attention with grouped-query heads as rows of one product per key/value head: (B, q, H, d) out, no keys repeated."
     B, H, q, d = query.shape                                                   # (B, H, q, d)
-    kvh = key.shape[1]; g = H // kvh                                           # key/value heads, query heads per kv head
+    kvh = key.shape[1]
+    g = H // kvh                                           # key/value heads, query heads per kv head
     q32, k32, v32 = query.reshape(B, kvh, g * q, d).float(), key.float(), value.float()  # float32 inside, as sdpa's kernels
     w = torch.matmul(q32, k32.transpose(2, 3)) * scaling                      # (B, kvh, g·q, L)
     if attention_mask is not None: w = w + attention_mask[:, :, :, :key.shape[2]].repeat(1, 1, g, 1)  # (B, 1, g·q, L)
@@ -193,10 +194,12 @@ def generate(model, prompts:list[list[int]], max_new_tokens:int, pad_id:int, tra
             scores = _next_scores(model, out, ids, sliced)
             live.append(~tracker.done)
             if ids is None:
-                tok = torch.where(live[-1], choose(scores, greedy, temperature, top_p, generator), pad_id); tracker.advance(tok)
+                tok = torch.where(live[-1], choose(scores, greedy, temperature, top_p, generator), pad_id)
+                tracker.advance(tok)
             else:
                 k = torch.where(live[-1], choose(constrain(scores, tracker.allowed()), greedy, temperature, top_p, generator), len(ids))
-                tok = torch.where(live[-1], ids[k.clamp(max=len(ids) - 1)], pad_id); tracker.advance(k)  # k = len(ids): nothing
+                tok = torch.where(live[-1], ids[k.clamp(max=len(ids) - 1)], pad_id)
+                tracker.advance(k)  # k = len(ids): nothing
             new.append(tok)
             if tracker.done.all() or t == max_new_tokens - 1: break
             mask, pos = torch.cat([mask, mask.new_ones(len(prompts), 1)], 1), pos[:, -1:] + 1
@@ -267,15 +270,19 @@ class ForecastConfig:
 def forecast_config(config:ForecastConfig|None=None, **options) -> ForecastConfig:
     "`config` (default: the defaults) with `options` replacing its fields; unknown names raise `ValueError` naming them."
     known = {f.name for f in fields(ForecastConfig)}
-    if unknown := sorted(set(options) - known): raise ValueError(f"unknown forecasting option(s) {unknown}; known: {sorted(known)}")
+    if unknown := sorted(set(options) - known):
+        raise ValueError(f"unknown forecasting option(s) {unknown}; known: {sorted(known)}")
     return replace(config or ForecastConfig(), **options)
 
 def _check(codec, trajectories, context_steps):
-    if trajectories.ndim != 3: raise ValueError(f"trajectories must be (n, steps, n_vars), got shape {trajectories.shape}")
+    if trajectories.ndim != 3:
+        raise ValueError(f"trajectories must be (n, steps, n_vars), got shape {trajectories.shape}")
     n, T, _ = trajectories.shape
     if n == 0: raise ValueError("no trajectories to forecast")
-    if not 1 <= context_steps <= T: raise ValueError(f"context_steps={context_steps} must be between 1 and the trajectory length {T}")
-    if codec.alpha is None and not codec.per_trajectory: raise ValueError("the codec has no α: fit it on the training split first")
+    if not 1 <= context_steps <= T:
+        raise ValueError(f"context_steps={context_steps} must be between 1 and the trajectory length {T}")
+    if codec.alpha is None and not codec.per_trajectory:
+        raise ValueError("the codec has no α: fit it on the training split first")
 
 # %% ../nbs/06_forecast.ipynb #8f6bd18b
 def _lora_of(model) -> tuple[int, tuple]:
@@ -365,7 +372,8 @@ def forecast(model, tokenizer, codec:Codec, trajectories:np.ndarray, # (n, steps
     if ledger is not None:
         hv = HEAD_SIZE if c.constrained and c.head == 'alphabet' else None
         worst = sum(batch_flops(model, len(b), max(len(prompts[i]) for i in b), max_new, hv) for b in _batches(order, c.batch_size))
-        if not ledger.can_afford(worst): raise ValueError(f"forecast may need up to {worst:.3g} FLOPs; the ledger has {ledger.remaining:.3g} left")
+        if not ledger.can_afford(worst):
+            raise ValueError(f"forecast may need up to {worst:.3g} FLOPs; the ledger has {ledger.remaining:.3g} left")
     values, texts, flops, new_tokens, wall_s = _run(model, tokenizer, codec, prompts, alphas, order, n_vars, max_new, c, progress)
     fc = _finish(values, texts, alphas, prompts, context_steps, c, flops, new_tokens, wall_s)
     if ledger is not None: ledger.add(experiment, 'forecast', flops, n=n, **fc.settings)
@@ -388,7 +396,8 @@ def adapter_config(path) -> dict:
 def adapter_codec(path) -> Codec|None:
     "The codec an adapter was trained with, from its folder (`codec.json` or `adapter_config.json`), or None."
     path = Path(path)
-    if (path / 'codec.json').exists(): return Codec.from_dict(read_json(path / 'codec.json', fix='save the adapter again (or train its run again)'))
+    if (path / 'codec.json').exists():
+        return Codec.from_dict(read_json(path / 'codec.json', fix='save the adapter again (or train its run again)'))
     d = adapter_config(path)
     c = d.get('codec') or (d.get('extra') or {}).get('codec')
     if c: return Codec.from_dict(c)
@@ -434,7 +443,8 @@ def forecast_file(data, # HDF5 file in the field's format; only the contexts are
     trajectories, time = load_h5(data)
     T = trajectories.shape[1]
     context_steps = T if context_steps is None else context_steps
-    if not 1 <= context_steps <= T: raise ValueError(f"{data}: context_steps={context_steps}, but its trajectories have {T} steps")
+    if not 1 <= context_steps <= T:
+        raise ValueError(f"{data}: context_steps={context_steps}, but its trajectories have {T} steps")
     lm, tok, info = load_forecaster(model or adapter_config(adapter).get('base_name') or 'embedded', adapter, dtype=dtype)
     codec = (adapter_codec(adapter) if adapter is not None else None) or Codec().fit(trajectories[:, :context_steps])
     fc = forecast(lm, tok, codec, trajectories[:, :context_steps], context_steps, c, progress=progress)

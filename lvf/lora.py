@@ -32,7 +32,8 @@ class LoRALinear(nn.Module):
     def __init__(self, base:nn.Linear, rank=8, alpha=16, dropout=0.0, init='kaiming'):
         super().__init__()
         if not isinstance(base, nn.Linear): raise TypeError(f"LoRALinear wraps an nn.Linear, got {type(base).__name__}")
-        if isinstance(rank, bool) or int(rank) != rank or rank < 1: raise ValueError(f"LoRA rank must be an integer ≥ 1, got {rank!r}")
+        if isinstance(rank, bool) or int(rank) != rank or rank < 1:
+            raise ValueError(f"LoRA rank must be an integer ≥ 1, got {rank!r}")
         if not 0 <= dropout < 1: raise ValueError(f"LoRA dropout must be in [0, 1), got {dropout!r}")
         if init not in _INITS: raise ValueError(f"unknown LoRA init {init!r}: use one of {list(_INITS)}")
         self.base, self.rank, self.alpha, self.dropout = base.requires_grad_(False), int(rank), alpha, float(dropout)
@@ -87,7 +88,8 @@ def _select_trainable(model) -> int:
 def apply_lora(model, rank=8, alpha=16, targets=("q_proj", "v_proj"), dropout=0.0) -> int:
     "Wrap every `nn.Linear` named in `targets` in a `LoRALinear`, freeze all else; returns the trainable count."
     targets = (targets,) if isinstance(targets, str) else tuple(targets)
-    if isinstance(rank, bool) or int(rank) != rank or rank < 1: raise ValueError(f"LoRA rank must be an integer ≥ 1, got {rank!r}")
+    if isinstance(rank, bool) or int(rank) != rank or rank < 1:
+        raise ValueError(f"LoRA rank must be an integer ≥ 1, got {rank!r}")
     if done := lora_layers(model):
         raise ValueError(f"the model already has LoRA on {len(done)} layers (e.g. {next(iter(done))}); apply_lora once "
                          f"per model: reload the base model to change rank, alpha or targets")
@@ -116,7 +118,8 @@ def set_lora_state(model, state:dict) -> None:
     if missing or unexpected: raise ValueError(f"LoRA state does not fit the model: missing keys {missing[:3]}{'…' * (len(missing) > 3)}, "
                                                f"unexpected keys {unexpected[:3]}{'…' * (len(unexpected) > 3)}")
     for k, p in params.items():
-        if state[k].shape != p.shape: raise ValueError(f"LoRA state {k!r} has shape {tuple(state[k].shape)}, the model has {tuple(p.shape)}")
+        if state[k].shape != p.shape:
+            raise ValueError(f"LoRA state {k!r} has shape {tuple(state[k].shape)}, the model has {tuple(p.shape)}")
     merged = [l for l in lora_layers(model).values() if l.merged]
     for l in merged: l.unmerge()
     with torch.no_grad():
@@ -152,7 +155,8 @@ def lora_config(model) -> dict:
     layers = lora_layers(model)
     if not layers: raise ValueError("the model has no LoRA layers: call apply_lora first")
     settings = {(l.rank, l.alpha, l.dropout) for l in layers.values()}
-    if len(settings) > 1: raise ValueError(f"the model's LoRA layers have different (rank, alpha, dropout): {sorted(settings)}")
+    if len(settings) > 1:
+        raise ValueError(f"the model's LoRA layers have different (rank, alpha, dropout): {sorted(settings)}")
     (rank, alpha, dropout), = settings
     return dict(rank=rank, alpha=alpha, targets=list(dict.fromkeys(n.rsplit('.', 1)[-1] for n in layers)), dropout=dropout)
 
@@ -162,7 +166,8 @@ def save_adapter(model, path, base_info:dict, extra:dict|None=None) -> Path:
     path, extra = Path(path), extra or {}
     cfg = dict(lora_config(model), base_name=base_info['name'], base_weights_sha256=base_info['weights_sha256'],
                n_params=sum(p.numel() for p in _lora_params(model).values()), lvf_version=lvf.__version__)
-    if clash := sorted(set(extra) & (set(cfg) | {'adapter_sha256'})): raise ValueError(f"extra keys {clash} would overwrite the adapter config")
+    if clash := sorted(set(extra) & (set(cfg) | {'adapter_sha256'})):
+        raise ValueError(f"extra keys {clash} would overwrite the adapter config")
     json.dumps(extra)  # fail on unserialisable extras before writing anything
     with atomic_write(path / ADAPTER_FILE) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in _lora_params(model).items()}, str(tmp), metadata={'format': 'pt'})
@@ -176,7 +181,8 @@ _REQUIRED = ('rank', 'alpha', 'targets', 'dropout', 'base_name', 'base_weights_s
 def load_adapter(model, path, base_info:dict) -> dict:
     "Load an adapter saved by `save_adapter` onto `model` (applying LoRA if it has none); returns its config."
     path = Path(path)
-    if not (path / CONFIG_FILE).exists(): raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; is this an adapter folder written by save_adapter?")
+    if not (path / CONFIG_FILE).exists():
+        raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; is this an adapter folder written by save_adapter?")
     cfg = read_json(path / CONFIG_FILE, fix='save the adapter again (or train its run again)')
     if missing := [k for k in _REQUIRED if k not in cfg]: raise ValueError(f"{path / CONFIG_FILE} lacks {missing}")
     if cfg['base_weights_sha256'] != base_info['weights_sha256']:
@@ -186,6 +192,7 @@ def load_adapter(model, path, base_info:dict) -> dict:
         raise ValueError(f"{path / ADAPTER_FILE} is missing or is not the file {CONFIG_FILE} describes (interrupted or mixed save?)")
     want = {k: cfg[k] for k in ('rank', 'alpha', 'targets', 'dropout')}
     if not lora_layers(model): apply_lora(model, want['rank'], want['alpha'], tuple(want['targets']), want['dropout'])
-    elif (have := lora_config(model)) != want: raise ValueError(f"the model's LoRA {have} differs from the adapter's {want}")
+    elif (have := lora_config(model)) != want:
+        raise ValueError(f"the model's LoRA {have} differs from the adapter's {want}")
     set_lora_state(model, load_file(path / ADAPTER_FILE))
     return cfg

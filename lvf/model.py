@@ -37,7 +37,8 @@ def embedded_parts() -> list[Path]:
         if len(bins) != 1 or not Path(dist.locate_file(bins[0])).exists():
             raise FileNotFoundError(f"{pkg} is installed but its data file is missing; reinstall it: {INSTALL_HINT}")
         parts.append(Path(dist.locate_file(bins[0])))
-    if missing: raise FileNotFoundError(f"the embedded model needs {', '.join(missing)}; install them with: {INSTALL_HINT}")
+    if missing:
+        raise FileNotFoundError(f"the embedded model needs {', '.join(missing)}; install them with: {INSTALL_HINT}")
     return parts
 
 # %% ../nbs/01_model.ipynb #6a3b3fc4

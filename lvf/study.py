@@ -120,7 +120,8 @@ def estimate_flops(kind:str, p:dict, arch:dict) -> float:
     gen = flops_generate(arch, p['eval_batch_size'], prompt, p['horizon'] * tokens_per_step, p.get('rank', 0), head_vocab=head).total
     evals = gen * -(-p['n_eval'] * p.get('samples', 1) // p['eval_batch_size'])  # `samples` paths per trajectory
     if kind == 'eval': return evals
-    if kind == 'baseline': return evals * len(p.get('splits', ('val', 'test')))  # the baseline forecasts each of its splits
+    if kind == 'baseline':
+        return evals * len(p.get('splits', ('val', 'test')))  # the baseline forecasts each of its splits
     train = flops_train_step(arch, p['batch_size'], p['context_length'], p['rank'], head_vocab=head).total * p['steps']
     # validation (05_train): the untrained model's, one every `steps // 4` steps (finetune.ipynb's schedule) and the last,
     # plus one if a budget stop ends the run early; each is `eval_windows` windows of ≤ `context_length` tokens
@@ -165,7 +166,8 @@ def _check_options(p:dict) -> None:
         if not isinstance(p[k], int) or isinstance(p[k], bool) or p[k] < 1: raise bad(k, 'an integer ≥ 1')
     for k in ('lrs', 'ranks', 'decimals', 'context_lengths'):
         if not isinstance(p[k], (list, tuple)) or not p[k]: raise bad(k, 'a non-empty list')
-    if not isinstance(p['final_samples'], int) or p['final_samples'] < 0: raise bad('final_samples', 'an integer ≥ 0 (0 or 1: no sampled paths)')
+    if not isinstance(p['final_samples'], int) or p['final_samples'] < 0:
+        raise bad('final_samples', 'an integer ≥ 0 (0 or 1: no sampled paths)')
     if not isinstance(p['budget'], (int, float)) or not p['budget'] > 0: raise bad('budget', 'a number of FLOPs > 0')
 
 # %% ../nbs/08_study.ipynb #8a0b0022
@@ -177,7 +179,8 @@ def _check_settings(p:dict, data:str) -> None:
     for lr, r, d, c in itertools.product(p['lrs'], p['ranks'], p['decimals'], sorted({p['grid_context'], *p['context_lengths']})):
         fp = finetune_params(p, data, lr, r, c, d, p['steps'], 'val')
         try: make_config(**{k: v for k, v in fp.items() if k in names})
-        except ValueError as e: raise ValueError(f"study setting lr {lr}, rank {r}, decimals {d}, context {c}: {e}") from None
+        except ValueError as e:
+            raise ValueError(f"study setting lr {lr}, rank {r}, decimals {d}, context {c}: {e}") from None
 
 def _check_data(p:dict, trajectories, data:str) -> None:
     "The data file serves the protocol: context + horizon steps, and enough trajectories in each split the plan scores."
@@ -203,7 +206,8 @@ class Study:
     def __init__(self, preset:str='quick', out='runs', name:str|None=None, data:str=DATA_FILE,
                  budget:float|None=None, log=print, executor=None, **overrides):
         if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-        if unknown := sorted(set(overrides) - set(PRESETS[preset])): raise ValueError(f"unknown study option(s) {unknown}")
+        if unknown := sorted(set(overrides) - set(PRESETS[preset])):
+            raise ValueError(f"unknown study option(s) {unknown}")
         self.p = dict(copy.deepcopy(PRESETS[preset]), **overrides)
         if budget is not None: self.p['budget'] = float(budget)
         self.dir = Path(out) / (name or preset)
@@ -219,7 +223,8 @@ def _study_admit(self:Study, name:str, notebook:str, params:dict, kind:str) -> t
     "(job, None) for a run to start, with the FLOPs it reserves; (None, record) for a finished or a skipped run."
     run_dir = self.dir / name
     rec = read_record(run_dir)
-    if rec and rec['status'] == 'finished': self.records[name] = rec; return None, rec   # never redone, never overwritten
+    if rec and rec['status'] == 'finished':
+        self.records[name] = rec; return None, rec   # never redone, never overwritten
     cost = estimate_flops(kind, {**self.p, **params}, self.arch) if kind != 'report' else 0.0
     free = self.ledger.remaining - sum(self.reserved.values())   # what neither finished nor dispatched runs hold
     if cost > free:
@@ -238,7 +243,8 @@ Study._admit = _study_admit
 def _study_settle(self:Study, job:dict, rec:dict) -> dict:
     "Book a run that ended: release its reservation, add its FLOPs to the ledger, apply the fail-fast rule."
     name = job['name']; self.reserved.pop(name, None)
-    if rec['status'] == 'finished' and rec.get('flops'): self.ledger.add(name, job['kind'], rec['flops'], notebook=job['notebook'])
+    if rec['status'] == 'finished' and rec.get('flops'):
+        self.ledger.add(name, job['kind'], rec['flops'], notebook=job['notebook'])
     self.records[name] = rec
     if rec['status'] == 'failed':
         if rec.get('error_type') in FATAL_ERRORS or rec['error'] == self.last_error:
@@ -316,7 +322,8 @@ Study.estimate = _study_estimate
 def _study_plan(self:Study) -> dict:
     "Run the plan, holding the study folder's lock: a second study on the same folder stops at once (`FolderLocked`)."
     with folder_lock(self.dir, 'study'):
-        with atomic_write(self.dir / 'study.json') as tmp: tmp.write_text(json.dumps(dict(preset=self.preset, params=self.p, data=self.data), indent=1))
+        with atomic_write(self.dir / 'study.json') as tmp:
+            tmp.write_text(json.dumps(dict(preset=self.preset, params=self.p, data=self.data), indent=1))
         if self.executor is not None: self.executor.prepare(self)  # e.g. every Ray node can write the study folder
         return self._steps()
 Study.plan = _study_plan
@@ -396,10 +403,12 @@ def lvf_study(preset:str='quick', # micro (tiny model, tests), smoke (embedded, 
     except StudyStopped as e: raise SystemExit(f'lvf_study: error: {e}') from None
     print(json.dumps({k: v for k, v in summary.items() if k != 'report'}, indent=1))
     failed = [k for k, v in summary['records'].items() if v == 'failed']
-    if failed: raise SystemExit(f"lvf_study: error: failed runs: {failed} (see their notebook.ipynb; start the study again to retry them)")
+    if failed:
+        raise SystemExit(f"lvf_study: error: failed runs: {failed} (see their notebook.ipynb; start the study again to retry them)")
     return summary
 
-def lvf_study_cli(): cli_errors('lvf_study', run_cli, lvf_study, resume_hint='start the same command again: finished runs are kept, the interrupted run resumes')
+def lvf_study_cli():
+    cli_errors('lvf_study', run_cli, lvf_study, resume_hint='start the same command again: finished runs are kept, the interrupted run resumes')
 
 # %% ../nbs/08_study.ipynb #a68d4d52
 def load_runs(study_dir) -> dict[str, dict]:

@@ -17,9 +17,11 @@ __all__ = ['ALPHABET', 'HEAD_SIZE', 'fit_alpha', 'encode', 'encode_steps', 'Deco
 # %% ../nbs/02_tokenizer.ipynb #89902690
 def fit_alpha(values:np.ndarray, percentile:float=99.0, target:float=10.0) -> float:
     "The scale α that maps the `percentile` of `values` to `target`: scaled = original / α."
-    if not 0 < percentile <= 100 or target <= 0: raise ValueError(f"need 0 < percentile ≤ 100 and target > 0, got {percentile}, {target}")
+    if not 0 < percentile <= 100 or target <= 0:
+        raise ValueError(f"need 0 < percentile ≤ 100 and target > 0, got {percentile}, {target}")
     p = float(np.percentile(values, percentile))
-    if not np.isfinite(p) or p <= 0: raise ValueError(f"cannot fit a scale: the {percentile}th percentile of the values is {p}")
+    if not np.isfinite(p) or p <= 0:
+        raise ValueError(f"cannot fit a scale: the {percentile}th percentile of the values is {p}")
     return p / target
 
 # %% ../nbs/02_tokenizer.ipynb #97edc112
@@ -136,7 +138,8 @@ def token_windows(ends:np.ndarray, length:int, stride:int) -> list[tuple[int, in
     "Token spans `(start, stop)` of whole steps, at most `length` long, starting about `stride` apart."
     if stride < 1: raise ValueError(f"stride must be ≥ 1 token, got {stride}")
     starts = np.concatenate([[0], ends[:-1]])
-    if (ends - starts).max() > length: raise ValueError(f"a context of {length} tokens is shorter than one step ({(ends - starts).max()} tokens)")
+    if (ends - starts).max() > length:
+        raise ValueError(f"a context of {length} tokens is shorter than one step ({(ends - starts).max()} tokens)")
     spans, i = [], 0
     while True:
         start = starts[i]

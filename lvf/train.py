@@ -65,8 +65,10 @@ class TrainConfig:
 def make_config(**kw) -> TrainConfig:
     "A validated `TrainConfig`; unknown keys and impossible values raise `ValueError` naming them."
     known = {f.name for f in fields(TrainConfig)}
-    if unknown := sorted(set(kw) - known): raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
-    if 'targets' in kw and isinstance(kw['targets'], str): kw['targets'] = tuple(t for t in kw['targets'].replace(',', ' ').split())
+    if unknown := sorted(set(kw) - known):
+        raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
+    if 'targets' in kw and isinstance(kw['targets'], str):
+        kw['targets'] = tuple(t for t in kw['targets'].replace(',', ' ').split())
     c = TrainConfig(**{**kw, 'targets': tuple(kw.get('targets', TrainConfig.targets))})
     checks = [(c.lr > 0, f"lr must be > 0, got {c.lr}"), (c.steps >= 1, f"steps must be ≥ 1, got {c.steps}"),
               (c.batch_size >= 1 and c.grad_accum >= 1, "batch_size and grad_accum must be ≥ 1"),
@@ -149,7 +151,8 @@ def _truncate_jsonl(path, keep) -> None:
 def index_in(tokens:torch.Tensor, ids:torch.Tensor) -> torch.Tensor:
     "Position of each of `tokens` `(N,)` in `ids` `(K,)`; a token not in `ids` raises `ValueError`."
     hit = tokens[:, None] == ids[None]                                         # (N, K)
-    if not hit.any(-1).all(): raise ValueError(f"token {tokens[~hit.any(-1)][0].item()} is not one of the alphabet head's ids {ids.tolist()}")
+    if not hit.any(-1).all():
+        raise ValueError(f"token {tokens[~hit.any(-1)][0].item()} is not one of the alphabet head's ids {ids.tolist()}")
     return hit.int().argmax(-1)
 
 def lm_nll(model, batch:dict, ids:torch.Tensor|None=None) -> tuple[torch.Tensor, int]:
@@ -181,7 +184,8 @@ def eval_loss(model, windows:list[np.ndarray], pad_id:int, batch_size:int, devic
 def _prepare(c:TrainConfig):
     "Load data, model, codec and windows for config `c`, checking inputs before any training work."
     trajectories, _ = load_h5(c.data)
-    if trajectories.shape[1] < 2: raise ValueError(f"{c.data}: trajectories have {trajectories.shape[1]} time step; training needs at least 2")
+    if trajectories.shape[1] < 2:
+        raise ValueError(f"{c.data}: trajectories have {trajectories.shape[1]} time step; training needs at least 2")
     parts = split(len(trajectories), seed=c.split_seed)
     if not len(parts.train) or not len(parts.val):
         raise ValueError(f"{c.data}: {len(trajectories)} trajectories leave {len(parts.train)} for training and {len(parts.val)} for "
@@ -257,7 +261,8 @@ def _finish(c:TrainConfig, r:_Run, stopped:str, state:dict, evaluate) -> dict:
     model, ledger, out, config = r.model, r.ledger, r.out, r.config
     metrics = read_jsonl(out / 'metrics.jsonl')
     done = state['step']
-    if state['flops'] > _ledger_train(ledger): ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=done)
+    if state['flops'] > _ledger_train(ledger):
+        ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=done)
     if (diverged := stopped.startswith('diverged')):  # no adapter: the checkpoints before the divergence are kept
         print(f'stopped: {stopped}')
     elif 'val_loss' not in metrics[-1]:  # stopped early: one last validation (the budget check reserved it)
@@ -274,7 +279,8 @@ def _finish(c:TrainConfig, r:_Run, stopped:str, state:dict, evaluate) -> dict:
                    first_train_loss=trained[0]['train_loss'] if trained else None, train_loss=trained[-1]['train_loss'] if trained else None,
                    flops=ledger.spent, train_flops=state['flops'], tokens=state['tokens'], wall_s=state['wall_s'], n_trainable=config['n_trainable'])
     if stopped != 'completed' and not diverged: print(f'stopped early: {stopped}')
-    with atomic_write(out / 'summary.json') as tmp: tmp.write_text(json.dumps(summary, indent=1, allow_nan=False))  # strict JSON
+    with atomic_write(out / 'summary.json') as tmp:
+        tmp.write_text(json.dumps(summary, indent=1, allow_nan=False))  # strict JSON
     if diverged:
         ck = out / 'checkpoint.pt'
         kept = f"checkpoint.pt (step {torch.load(ck, weights_only=False)['step']}) is from before it" if ck.exists() else 'no checkpoint was written before it'
@@ -288,7 +294,8 @@ def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
     per_step, val_cost = c.batch_size * c.grad_accum, _eval_flops(c, arch, r.val_w, head)
     evaluate = lambda step: (eval_loss(model, r.val_w, pad, c.batch_size, device, autocast, ids),
                              ledger.add(out.name, 'eval', val_cost, step=step, windows=len(r.val_w)))[0]
-    if ledger.spent + val_cost > c.budget: raise ValueError(f"budget {c.budget:.3g} FLOPs is too small for even one validation ({val_cost:.3g})")
+    if ledger.spent + val_cost > c.budget:
+        raise ValueError(f"budget {c.budget:.3g} FLOPs is too small for even one validation ({val_cost:.3g})")
     if state['step'] == 0:  # the untrained model's validation loss: where the loss curve starts
         append_jsonl(out / 'metrics.jsonl', dict(step=0, val_loss=evaluate(0), flops=0.0, tokens=0, wall_s=0.0))
     t0, stopped = time.time() - state['wall_s'], 'completed'
@@ -299,7 +306,8 @@ def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
         cost = _step_flops(c, arch, micro, head)
         pending = state['flops'] - _ledger_train(ledger)  # trained since the last ledger entry
         if ledger.spent + pending + cost + val_cost > c.budget:
-            stopped = f'budget: step {step + 1} would take the run past {c.budget:.3g} FLOPs ({ledger.spent + pending:.3g} spent)'; break
+            stopped = f'budget: step {step + 1} would take the run past {c.budget:.3g} FLOPs ({ledger.spent + pending:.3g} spent)'
+            break
         model.train(); torch.manual_seed(c.seed + step)  # dropout masks depend only on the step
         loss_sum = 0.0
         for m in micro:
@@ -318,7 +326,8 @@ def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
         row = dict(step=step + 1, train_loss=loss_sum, lr=lr, tokens=state['tokens'], flops=state['flops'], wall_s=state['wall_s'])
         if (step + 1) % c.eval_every == 0 or step + 1 == c.steps:
             row['val_loss'] = evaluate(step + 1)
-            if not math.isfinite(row['val_loss']): stopped = f"diverged: validation loss is {row['val_loss']} after step {step + 1}"; break
+            if not math.isfinite(row['val_loss']):
+                stopped = f"diverged: validation loss is {row['val_loss']} after step {step + 1}"; break
         append_jsonl(out / 'metrics.jsonl', row)
         if (step + 1) % c.checkpoint_every == 0 or step + 1 == c.steps:
             ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=step + 1)
@@ -386,5 +395,6 @@ def lvf_train(argv:list[str]|None=None) -> dict:
     print(json.dumps(summary, indent=1))
     return summary
 
-def lvf_train_cli(): cli_errors('lvf_train', lvf_train, resume_hint='run the same command with --resume to continue from the last checkpoint')
+def lvf_train_cli():
+    cli_errors('lvf_train', lvf_train, resume_hint='run the same command with --resume to continue from the last checkpoint')
 
