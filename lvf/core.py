@@ -12,7 +12,7 @@ from fastcore.script import anno_parser
 
 # %% auto #0
 __all__ = ['BAD_INPUT', 'atomic_write', 'file_sha256', 'read_json', 'read_jsonl', 'append_jsonl', 'one_line_errors', 'run_cli',
-           'cli_errors', 'check_output', 'FolderLocked', 'folder_lock', 'config_parser']
+           'cli_errors', 'check_output', 'FolderLocked', 'folder_lock', 'config_parser', 'split_options']
 
 # %% ../nbs/00_core.ipynb #35e370e2
 @contextmanager
@@ -168,3 +168,12 @@ def config_parser(*classes, description:str='') -> argparse.ArgumentParser:
         p.add_argument(*flags, dest=name, default=d['default'], help=(d['docment'] or '').replace('%', '%%'), **kw)
     return p
 
+
+# %% ../nbs/00_core.ipynb #15eda797
+def split_options(what:str, options:dict, *classes) -> list[dict]:
+    "`options` sorted into one dict per dataclass in `classes` by field name; a name none has raises `ValueError` (`what` options)."
+    from dataclasses import fields
+    names = [{f.name for f in fields(cls)} for cls in classes]
+    if unknown := sorted(set(options) - set().union(*names)):
+        raise ValueError(f"unknown {what} option(s) {unknown}; known: {sorted(set().union(*names))}")
+    return [{k: v for k, v in options.items() if k in n} for n in names]

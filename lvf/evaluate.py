@@ -5,7 +5,7 @@
 # %% ../nbs/07_evaluate.ipynb #04ba930e
 from __future__ import annotations
 import json
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from time import perf_counter
 
@@ -15,7 +15,7 @@ from scipy.optimize import least_squares
 
 import lvf
 from .data import DATA_FILE, load_h5, lv_rhs, split
-from .core import atomic_write, check_output, cli_errors, config_parser, file_sha256
+from .core import atomic_write, check_output, cli_errors, config_parser, file_sha256, split_options
 from .forecast import Forecast, ForecastConfig, adapter_codec, adapter_config, forecast, forecast_config, load_forecaster
 from .model import library_versions
 from .tokenizer import Codec
@@ -415,11 +415,8 @@ class EvalConfig:
 
 def eval_configs(config:EvalConfig|None=None, forecasting:ForecastConfig|None=None, **options) -> tuple[EvalConfig, ForecastConfig]:
     "The evaluation and forecasting configs, with `options` (fields of either) replacing theirs; unknown names raise."
-    ours, theirs = {f.name for f in fields(EvalConfig)}, {f.name for f in fields(ForecastConfig)}
-    if unknown := sorted(set(options) - ours - theirs):
-        raise ValueError(f"unknown evaluation option(s) {unknown}; known: {sorted(ours | theirs)}")
-    e = replace(config or EvalConfig(), **{k: v for k, v in options.items() if k in ours})
-    return e, forecast_config(forecasting, **{k: v for k, v in options.items() if k in theirs})
+    ours, theirs = split_options('evaluation', options, EvalConfig, ForecastConfig)
+    return replace(config or EvalConfig(), **ours), forecast_config(forecasting, **theirs)
 
 # %% ../nbs/07_evaluate.ipynb #a9d7cfaa
 def run_eval(config:EvalConfig|None=None, # what to evaluate, on which trajectories (default: `EvalConfig()`)

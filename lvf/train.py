@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .data import DATA_FILE, load_h5, split
-from .core import append_jsonl, atomic_write, cli_errors, config_parser, file_sha256, folder_lock, read_json, read_jsonl
+from .core import (append_jsonl, atomic_write, cli_errors, config_parser, file_sha256, folder_lock, read_json, read_jsonl,
+                      split_options)
 from .flops import BUDGET, FlopLedger, flops_forward, flops_train_step
 from .lora import apply_lora, lora_state_dict, save_adapter, set_lora_state
 from .model import head_logits, library_versions, load_model
@@ -64,9 +65,7 @@ class TrainConfig:
 # %% ../nbs/05_train.ipynb #5c7020ff
 def make_config(**kw) -> TrainConfig:
     "A validated `TrainConfig`; unknown keys and impossible values raise `ValueError` naming them."
-    known = {f.name for f in fields(TrainConfig)}
-    if unknown := sorted(set(kw) - known):
-        raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
+    split_options('training', kw, TrainConfig)  # a name TrainConfig has no field for raises
     if 'targets' in kw and isinstance(kw['targets'], str):
         kw['targets'] = tuple(t for t in kw['targets'].replace(',', ' ').split())
     c = TrainConfig(**{**kw, 'targets': tuple(kw.get('targets', TrainConfig.targets))})
