@@ -26,8 +26,8 @@ except ImportError as e:
 # %% auto #0
 __all__ = ['CI_MARKER', 'has_outputs', 'site_notebooks', 'page_path', 'needed_for_docs', 'exec_api_docs', 'DocsProcs', 'proc_nb',
            'quarto_opts', 'attr_links', 'collapse_cr', 'for_jupyter', 'doc_url', 'local_href', 'render_page', 'sidebar',
-           'finish_page', 'anchors', 'unlink_missing', 'build_docs', 'readme_md', 'ci_test_command', 'write_readme',
-           'lvf_docs', 'lvf_docs_cli']
+           'finish_page', 'anchors', 'unlink_missing', 'build_docs', 'relink_images', 'readme_md', 'ci_test_command',
+           'write_readme', 'lvf_docs', 'lvf_docs_cli']
 
 # %% ../nbs/09_docs.ipynb #cfc2088e
 def has_outputs(nb) -> bool:
@@ -345,8 +345,16 @@ def _output_md(o, name:str, files:dict) -> str|None:
         files[f'{name}.svg'] = ''.join(data['image/svg+xml']).encode(); return f'![]({name}.svg)'
     if 'text/plain' in data: return f"```\n{''.join(data['text/plain']).rstrip()}\n```"
 
-def _cell_md(cell, i:int, files:dict, files_dir:str) -> list:
-    if cell.cell_type == 'markdown': return [cell.source]
+_MD_IMAGE = re.compile(r'(!\[[^\]]*\]\()([^)\s]+)')  # ![alt](target: the part we may rewrite
+
+def relink_images(md:str, prefix:str) -> str:
+    "Markdown `md` with each relative image link prefixed by `prefix`: the notebook's folder seen from README.md."
+    if prefix in ('', '.'): return md
+    keep = re.compile(r'[a-z][a-z0-9+.-]*:|/|#')  # a URL (https:, data:), an absolute path or an anchor stays as it is
+    return _MD_IMAGE.sub(lambda m: m[1] + (m[2] if keep.match(m[2]) else f'{prefix}/{m[2]}'), md)
+
+def _cell_md(cell, i:int, files:dict, files_dir:str, prefix:str='') -> list:
+    if cell.cell_type == 'markdown': return [relink_images(cell.source, prefix)]
     if cell.cell_type != 'code': return []
     d = extract_directives(cell)
     if d.keys() & _README_SKIP or d.get('include:') == ['false']: return []
@@ -357,10 +365,12 @@ def _cell_md(cell, i:int, files:dict, files_dir:str) -> list:
     return res + [o for o in outs if o]
 
 # %% ../nbs/09_docs.ipynb #d6730718
-def readme_md(nb_path:str|Path, files_dir:str='README_files') -> tuple[str, dict]:
-    "README markdown of notebook `nb_path`, and the image files it links to (`{path: bytes}`, under `files_dir`)."
+def readme_md(nb_path:str|Path, files_dir:str='README_files', readme_dir:str|Path|None=None) -> tuple[str, dict]:
+    """README markdown of notebook `nb_path`, and the image files its outputs become (`{path: bytes}`, under `files_dir`).
+    Images that markdown cells link to stay where they are; their links are rewritten to work from `readme_dir`."""
     nb, files = read_nb(nb_path), {}
-    blocks = [b for i, c in enumerate(nb.cells) for b in _cell_md(c, i, files, files_dir)]
+    prefix = Path(os.path.relpath(Path(nb_path).resolve().parent, Path(readme_dir).resolve())).as_posix() if readme_dir else ''
+    blocks = [b for i, c in enumerate(nb.cells) for b in _cell_md(c, i, files, files_dir, prefix)]
     return '\n\n'.join(blocks) + '\n', files
 
 # %% ../nbs/09_docs.ipynb #0834ab34
@@ -376,7 +386,7 @@ def write_readme(nb_path:str|Path|None=None, out:str|Path|None=None) -> Path:
     "Write README.md (`out`, default the project's) from the index notebook (`nb_path`, settings.ini's `readme_nb`)."
     cfg = get_config()
     nb_path, out = Path(nb_path or cfg.nbs_path/cfg.readme_nb), Path(out or cfg.config_path/'README.md')
-    text, files = readme_md(nb_path)
+    text, files = readme_md(nb_path, readme_dir=out.parent)
     if out.exists() and ci_test_command(out.read_text()) and not ci_test_command(text):
         raise ValueError(f"{nb_path} has no line after '{CI_MARKER}', which .ci/run needs: {out} left as it is")
     for name, data in files.items(): (out.parent/name).parent.mkdir(exist_ok=True); (out.parent/name).write_bytes(data)

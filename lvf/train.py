@@ -62,35 +62,44 @@ class TrainConfig:
     device:str|None=None                     # default: cuda if available
     out:str='runs/finetune'                  # output folder
 
+    def __post_init__(self):
+        "Raise `ValueError` naming the first option out of range, before any work starts."
+        c = self
+        c.targets = tuple(c.targets.replace(',', ' ').split()) if isinstance(c.targets, str) else tuple(c.targets)
+        checks = [
+            (c.lr > 0, f"lr must be > 0, got {c.lr}"),
+            (c.steps >= 1, f"steps must be ≥ 1, got {c.steps}"),
+            (c.batch_size >= 1 and c.grad_accum >= 1, "batch_size and grad_accum must be ≥ 1"),
+            (c.rank >= 1, f"rank must be ≥ 1, got {c.rank}"),
+            (c.context_length >= 8, f"context_length too small: {c.context_length}"),
+            (c.stride >= 1, f"stride must be ≥ 1, got {c.stride}"),
+            (c.budget > 0, f"budget must be > 0, got {c.budget}"),
+            (c.schedule in ('cosine', 'linear', 'constant'), f"unknown schedule {c.schedule!r}"),
+            (c.head in ('alphabet', 'full'), f"head must be 'alphabet' or 'full', got {c.head!r}"),
+            (c.flop_convention in ('coursework', 'standard'), f"unknown flop_convention {c.flop_convention!r}"),
+            (0 <= c.warmup <= 0.5,
+             f"warmup is the fraction of the steps spent warming up (0 to 0.5, e.g. 0.1), got {c.warmup}"),
+            (0 <= c.dropout < 1 and c.weight_decay >= 0 and c.clip >= 0, "dropout, weight_decay or clip out of range"),
+            (1 <= c.decimals <= 6, f"decimals must be 1 to 6, got {c.decimals}"),
+            (c.alpha > 0, f"alpha must be > 0, got {c.alpha}"),
+            (0 < c.percentile <= 100 and c.target > 0,
+             f"percentile must be in (0, 100] and target > 0, got {c.percentile}, {c.target}"),
+            (c.max_train_trajectories is None or c.max_train_trajectories >= 1,
+             f"max_train_trajectories must be ≥ 1 (or None for the whole training split), got {c.max_train_trajectories}"),
+            (min(c.eval_every, c.checkpoint_every, c.eval_windows) >= 1,
+             "eval_every, checkpoint_every and eval_windows must be ≥ 1, "
+             f"got {c.eval_every}, {c.checkpoint_every}, {c.eval_windows}"),
+            (min(c.seed, c.split_seed) >= 0, f"seed and split_seed must be ≥ 0, got {c.seed}, {c.split_seed}"),
+            (c.dtype in (None, 'float32', 'bfloat16'), f"dtype must be 'float32' or 'bfloat16', got {c.dtype!r}"),
+            (c.device is None or not c.device.startswith('cuda') or torch.cuda.is_available(),
+             f"device {c.device!r} was asked for, but torch finds no CUDA GPU here")]
+        for ok, msg in checks:
+            if not ok: raise ValueError(msg)
+
 # %% ../nbs/05_train.ipynb #5c7020ff
 def make_config(**kw) -> TrainConfig:
-    "A validated `TrainConfig`; unknown keys and impossible values raise `ValueError` naming them."
-    split_options('training', kw, TrainConfig)  # a name TrainConfig has no field for raises
-    if 'targets' in kw and isinstance(kw['targets'], str):
-        kw['targets'] = tuple(t for t in kw['targets'].replace(',', ' ').split())
-    c = TrainConfig(**{**kw, 'targets': tuple(kw.get('targets', TrainConfig.targets))})
-    checks = [(c.lr > 0, f"lr must be > 0, got {c.lr}"), (c.steps >= 1, f"steps must be ≥ 1, got {c.steps}"),
-              (c.batch_size >= 1 and c.grad_accum >= 1, "batch_size and grad_accum must be ≥ 1"),
-              (c.rank >= 1, f"rank must be ≥ 1, got {c.rank}"), (c.context_length >= 8, f"context_length too small: {c.context_length}"),
-              (c.stride >= 1, f"stride must be ≥ 1, got {c.stride}"), (c.budget > 0, f"budget must be > 0, got {c.budget}"),
-              (c.schedule in ('cosine', 'linear', 'constant'), f"unknown schedule {c.schedule!r}"),
-              (c.head in ('alphabet', 'full'), f"head must be 'alphabet' or 'full', got {c.head!r}"),
-              (c.flop_convention in ('coursework', 'standard'), f"unknown flop_convention {c.flop_convention!r}"),
-              (0 <= c.warmup <= 0.5, f"warmup is the fraction of the steps spent warming up (0 to 0.5, e.g. 0.1), got {c.warmup}"),
-              (0 <= c.dropout < 1 and c.weight_decay >= 0 and c.clip >= 0, "dropout, weight_decay or clip out of range"),
-              (1 <= c.decimals <= 6, f"decimals must be 1 to 6, got {c.decimals}"), (c.alpha > 0, f"alpha must be > 0, got {c.alpha}"),
-              (0 < c.percentile <= 100 and c.target > 0, f"percentile must be in (0, 100] and target > 0, got {c.percentile}, {c.target}"),
-              (c.max_train_trajectories is None or c.max_train_trajectories >= 1,
-               f"max_train_trajectories must be ≥ 1 (or None for the whole training split), got {c.max_train_trajectories}"),
-              (min(c.eval_every, c.checkpoint_every, c.eval_windows) >= 1,
-               f"eval_every, checkpoint_every and eval_windows must be ≥ 1, got {c.eval_every}, {c.checkpoint_every}, {c.eval_windows}"),
-              (min(c.seed, c.split_seed) >= 0, f"seed and split_seed must be ≥ 0, got {c.seed}, {c.split_seed}"),
-              (c.dtype in (None, 'float32', 'bfloat16'), f"dtype must be 'float32' or 'bfloat16', got {c.dtype!r}"),
-              (c.device is None or not c.device.startswith('cuda') or torch.cuda.is_available(),
-               f"device {c.device!r} was asked for, but torch finds no CUDA GPU here")]
-    for ok, msg in checks:
-        if not ok: raise ValueError(msg)
-    return c
+    "A `TrainConfig` from keyword options: an unknown name raises `ValueError`, and so does a value out of range."
+    return TrainConfig(**split_options('training', kw, TrainConfig)[0])
 
 # %% ../nbs/05_train.ipynb #e4627b99
 def make_windows(tokenizer, codec:Codec, trajectories:np.ndarray, context_length:int, stride:int) -> list[np.ndarray]:

@@ -70,7 +70,7 @@ def test_every_link_resolves(site):
     out, _ = site
     ids = {}
     for page, text in pages_of(site).items():
-        for href in re.findall(r'<a\b[^>]*?\shref="([^"]*)"', text):
+        for href in re.findall(r'<a\b[^>]*?\shref="([^"]*)"', text) + re.findall(r'<img\b[^>]*?\ssrc="([^"]*)"', text):
             href = html.unescape(href)
             if re.match(r'^([a-z][\w+.-]*:|//)', href, re.I): continue  # other sites
             assert doc_url() not in href, f"{page}: a link to the published site: {href}"
@@ -141,13 +141,15 @@ def test_hidden_cells_and_directives_are_gone(site):
 def test_readme_is_generated_from_the_index_notebook():
     readme = (ROOT / 'README.md').read_text(encoding='utf-8')
     assert ci_test_command(readme), "README.md has no test command for .ci/run"
-    assert readme_md(NBS / 'index.ipynb')[0] == readme, "README.md is out of date: run `lvf_docs --readme`"
+    assert readme_md(NBS / 'index.ipynb', readme_dir=ROOT)[0] == readme, "README.md is out of date: run `lvf_docs --readme`"
+    images = re.findall(r'!\[[^\]]*\]\(([^)\s]+)\)', readme)
+    assert images and all((ROOT / i).is_file() for i in images), images  # its figures are files of the repository
 
 
 def test_lvf_docs_readme_command(tmp_path):
     r = subprocess.run([str(BIN / 'lvf_docs'), '--readme', '--out', str(tmp_path / 'README.md')], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / 'README.md').read_text(encoding='utf-8') == readme_md(NBS / 'index.ipynb')[0]
+    assert (tmp_path / 'README.md').read_text(encoding='utf-8') == readme_md(NBS / 'index.ipynb', readme_dir=tmp_path)[0]
 
 
 # ---- the site in a real browser --------------------------------------------------------------------------------
