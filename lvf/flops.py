@@ -14,11 +14,11 @@ from fastcore.basics import patch
 from .core import append_jsonl, cli_errors, read_jsonl, run_cli
 
 # %% auto #0
-__all__ = ['EMBEDDED_ARCH', 'LINEAR_NAMES', 'CONVENTIONS', 'BUDGET', 'Arch', 'arch_dims', 'linear_shapes', 'n_params',
-           'n_lora_params', 'ops', 'matmul_flops', 'rmsnorm_flops', 'rope_angle_flops', 'rope_flops', 'softmax_flops',
-           'scale_mask_flops', 'swiglu_flops', 'log_softmax_flops', 'nll_flops', 'adamw_flops', 'FlopCount',
-           'flops_forward', 'flops_train_step', 'flops_generate', 'FlopLedger', 'load_arch', 'lvf_flops',
-           'lvf_flops_cli']
+__all__ = ['EMBEDDED_ARCH', 'LINEAR_NAMES', 'LORA_RANK', 'LORA_TARGETS', 'CONVENTIONS', 'BUDGET', 'Arch', 'arch_dims',
+           'linear_shapes', 'n_params', 'n_lora_params', 'ops', 'matmul_flops', 'rmsnorm_flops', 'rope_angle_flops',
+           'rope_flops', 'softmax_flops', 'scale_mask_flops', 'swiglu_flops', 'log_softmax_flops', 'nll_flops',
+           'adamw_flops', 'FlopCount', 'flops_forward', 'flops_train_step', 'flops_generate', 'FlopLedger', 'load_arch',
+           'lvf_flops', 'lvf_flops_cli']
 
 # %% ../nbs/04_flops.ipynb #3a6247c4
 EMBEDDED_ARCH = dict(model_type='qwen2', hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
@@ -78,7 +78,9 @@ def _lora_ranks(lora_rank:int, lora_targets) -> dict:
     if lora_rank < 0: raise ValueError(f"lora_rank must be ≥ 0, got {lora_rank}")
     return {t: lora_rank for t in lora_targets} if lora_rank else {}
 
-def n_lora_params(arch, lora_rank:int=8, lora_targets=('q_proj', 'v_proj')) -> int:
+LORA_RANK, LORA_TARGETS = 8, ('q_proj', 'v_proj')  # what the counts assume unless told: lvf.lora's defaults (checked in 03_lora)
+
+def n_lora_params(arch, lora_rank:int=LORA_RANK, lora_targets=LORA_TARGETS) -> int:
     "Trainable parameters of LoRA adapters: r·(in + out) per wrapped layer."
     a, shapes = arch_dims(arch), linear_shapes(arch)
     return a.L * sum(r * sum(shapes[t]) for t, r in _lora_ranks(lora_rank, lora_targets).items())
@@ -284,7 +286,7 @@ def flops_forward(arch, # transformers config or `info['architecture']` dict
                   batch:int, # sequences
                   seq_len:int, # tokens per sequence (padding counts)
                   lora_rank:int=0, # LoRA rank, 0 for none
-                  lora_targets=('q_proj', 'v_proj'), # modules with adapters
+                  lora_targets=LORA_TARGETS, # modules with adapters
                   convention:str='coursework', # 'coursework' or 'standard'
                   with_loss:bool=True, # include the cross-entropy over the vocabulary
                   head_vocab:int|None=None, # alphabet head: logits over this many tokens at labelled positions only
@@ -306,7 +308,7 @@ def _n_loss(batch, seq_len, head_vocab, head_positions):
 def _head_note(head_vocab): return f', alphabet head ({head_vocab} tokens)' if head_vocab else ''
 
 # %% ../nbs/04_flops.ipynb #38c419ab
-def flops_train_step(arch, batch:int, seq_len:int, lora_rank:int=8, lora_targets=('q_proj', 'v_proj'),
+def flops_train_step(arch, batch:int, seq_len:int, lora_rank:int=LORA_RANK, lora_targets=LORA_TARGETS,
                      convention:str='coursework', head_vocab:int|None=None, head_positions:int|None=None) -> FlopCount:
     "FLOPs of one training step: forward with loss, backward, AdamW on the LoRA (or, with rank 0, all) parameters."
     a, ranks = arch_dims(arch), _lora_ranks(lora_rank, lora_targets)
@@ -322,7 +324,7 @@ def flops_train_step(arch, batch:int, seq_len:int, lora_rank:int=8, lora_targets
 
 # %% ../nbs/04_flops.ipynb #fd7ac6e5
 def flops_generate(arch, batch:int, prompt_len:int, new_tokens:int, lora_rank:int=0,
-                   lora_targets=('q_proj', 'v_proj'), convention:str='coursework', head_vocab:int|None=None) -> FlopCount:
+                   lora_targets=LORA_TARGETS, convention:str='coursework', head_vocab:int|None=None) -> FlopCount:
     "FLOPs of generating `new_tokens` tokens for `batch` prompts of `prompt_len` tokens with a KV cache (logits over `head_vocab` tokens, default all)."
     if new_tokens < 1: raise ValueError(f"new_tokens must be ≥ 1, got {new_tokens}")
     a, ranks = arch_dims(arch), _lora_ranks(lora_rank, lora_targets)
@@ -391,8 +393,8 @@ def load_arch(model:str) -> dict:
 def lvf_flops(model:str='embedded', # 'embedded', 'tiny', or a folder with a config.json
               batch:int=4, # sequences per batch
               seq_len:int=512, # tokens per sequence (the prompt length with --generate)
-              lora_rank:int=8, # LoRA rank; 0: no adapters (with --train: full fine-tuning)
-              lora_targets:str='q_proj,v_proj', # comma-separated modules with adapters
+              lora_rank:int=LORA_RANK, # LoRA rank; 0: no adapters (with --train: full fine-tuning)
+              lora_targets:str=','.join(LORA_TARGETS), # comma-separated modules with adapters
               train:bool=False, # count one training step (forward, backward, AdamW)
               generate:int=0, # count generating this many tokens after the prompt
               convention:str='coursework', # 'coursework' (the reference task) or 'standard'

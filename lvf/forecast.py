@@ -289,7 +289,7 @@ def _lora_of(model) -> tuple[int, tuple]:
 
 @lru_cache(maxsize=1024)
 def _batch_flops(arch:Arch, batch:int, prompt_len:int, new_tokens:int, lora:tuple, head:int|None) -> float:
-    return float(flops_generate(arch, batch, prompt_len, new_tokens, lora[0], lora[1] or ('q_proj', 'v_proj'), head_vocab=head).total)
+    return float(flops_generate(arch, batch, prompt_len, new_tokens, *lora, head_vocab=head).total)  # lora: (rank, targets)
 
 def batch_flops(model, batch:int, prompt_len:int, new_tokens:int, head:int|None=None) -> float:
     "Generation FLOPs of one batch on `model` (`lvf.flops.flops_generate`, coursework convention, LoRA included; logits over `head` tokens if given)."

@@ -18,10 +18,13 @@ import lvf
 from .core import atomic_write, file_sha256, read_json
 
 # %% auto #0
-__all__ = ['ADAPTER_FILE', 'CONFIG_FILE', 'LoRALinear', 'lora_layers', 'apply_lora', 'lora_state_dict', 'set_lora_state',
-           'merge_lora', 'unmerge_lora', 'lora_disabled', 'lora_config', 'save_adapter', 'load_adapter']
+__all__ = ['RANK', 'ALPHA', 'TARGETS', 'ADAPTER_FILE', 'CONFIG_FILE', 'LoRALinear', 'lora_layers', 'apply_lora',
+           'lora_state_dict', 'set_lora_state', 'merge_lora', 'unmerge_lora', 'lora_disabled', 'lora_config',
+           'save_adapter', 'load_adapter']
 
 # %% ../nbs/03_lora.ipynb #51f41ec2
+RANK, ALPHA, TARGETS = 8, 16, ('q_proj', 'v_proj')  # the reference design, r = 8 and α = 16 on q and v: every default below
+
 _INITS = dict(kaiming=lambda A, r: nn.init.kaiming_uniform_(A, a=math.sqrt(5)),  # loralib and peft's default
               normal=lambda A, r: nn.init.normal_(A, std=1 / r))                 # peft's "gaussian"
 
@@ -29,7 +32,7 @@ class LoRALinear(nn.Module):
     """A frozen `nn.Linear` plus a trainable low-rank update: x ↦ W₀x + (α/r)·B·A·x.
 
     LoRA: Hu et al. 2021, https://arxiv.org/abs/2106.09685. B starts at zero, so the adapter starts as a no-op."""
-    def __init__(self, base:nn.Linear, rank=8, alpha=16, dropout=0.0, init='kaiming'):
+    def __init__(self, base:nn.Linear, rank=RANK, alpha=ALPHA, dropout=0.0, init='kaiming'):
         super().__init__()
         if not isinstance(base, nn.Linear): raise TypeError(f"LoRALinear wraps an nn.Linear, got {type(base).__name__}")
         if isinstance(rank, bool) or int(rank) != rank or rank < 1:
@@ -85,7 +88,7 @@ def _select_trainable(model) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 # %% ../nbs/03_lora.ipynb #b384fda1
-def apply_lora(model, rank=8, alpha=16, targets=("q_proj", "v_proj"), dropout=0.0) -> int:
+def apply_lora(model, rank=RANK, alpha=ALPHA, targets=TARGETS, dropout=0.0) -> int:
     "Wrap every `nn.Linear` named in `targets` in a `LoRALinear`, freeze all else; returns the trainable count."
     targets = (targets,) if isinstance(targets, str) else tuple(targets)
     if isinstance(rank, bool) or int(rank) != rank or rank < 1:

@@ -17,7 +17,7 @@ from .data import DATA_FILE, load_h5, split
 from .core import (append_jsonl, atomic_write, cli_errors, config_parser, file_sha256, folder_lock, read_json, read_jsonl,
                       split_options)
 from .flops import BUDGET, FlopLedger, flops_forward, flops_train_step
-from .lora import apply_lora, lora_state_dict, save_adapter, set_lora_state
+from .lora import ALPHA, RANK, TARGETS, apply_lora, lora_state_dict, save_adapter, set_lora_state
 from .model import head_logits, library_versions, load_model
 from .tokenizer import Codec, encode_steps, head_ids, token_windows, tokenize_steps
 
@@ -46,9 +46,9 @@ class TrainConfig:
     warmup:float=0.1                         # linear warm-up over this fraction of the steps (0–0.5)
     schedule:str='cosine'                    # 'cosine' (to 10% of lr), 'linear' (to 0) or 'constant'
     clip:float=1.0                           # gradient-norm clipping (0: off)
-    rank:int=8                               # LoRA rank
-    alpha:float=16.0                         # LoRA α (scaling α/r)
-    targets:tuple=('q_proj', 'v_proj')       # LoRA target modules
+    rank:int=RANK                            # LoRA rank (lvf.lora's default, 8)
+    alpha:float=float(ALPHA)                 # LoRA α (scaling α/r; lvf.lora's default, 16)
+    targets:tuple=TARGETS                    # LoRA target modules (lvf.lora's default, q and v)
     dropout:float=0.0                        # LoRA dropout
     head:str='alphabet'                      # logits for the codec's alphabet only ('alphabet') or all the vocabulary ('full')
     steps:int=200                            # optimizer steps
