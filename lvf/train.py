@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .data import DATA_FILE, load_h5, split
-from .core import (append_jsonl, atomic_write, cli_errors, config_parser, file_sha256, folder_lock, read_json, read_jsonl,
-                      split_options)
+from .core import (append_jsonl, atomic_write, cli_errors, config_parser, file_sha256, folder_lock, read_json,
+                      read_jsonl, split_options)
 from .flops import BUDGET, FlopLedger, flops_forward, flops_train_step
 from .lora import ALPHA, RANK, TARGETS, apply_lora, lora_state_dict, save_adapter, set_lora_state
 from .model import head_logits, library_versions, load_model
@@ -50,7 +50,7 @@ class TrainConfig:
     alpha:float=float(ALPHA)                 # LoRA α (scaling α/r; lvf.lora's default, 16)
     targets:tuple=TARGETS                    # LoRA target modules (lvf.lora's default, q and v)
     dropout:float=0.0                        # LoRA dropout
-    head:str='alphabet'                      # logits for the codec's alphabet only ('alphabet') or all the vocabulary ('full')
+    head:str='alphabet'                      # logits over the codec's alphabet only ('alphabet') or all tokens ('full')
     steps:int=200                            # optimizer steps
     eval_every:int=50                        # validation loss every N steps (and at the end)
     eval_windows:int=16                      # validation windows per evaluation (fixed set)
@@ -85,7 +85,8 @@ class TrainConfig:
             (0 < c.percentile <= 100 and c.target > 0,
              f"percentile must be in (0, 100] and target > 0, got {c.percentile}, {c.target}"),
             (c.max_train_trajectories is None or c.max_train_trajectories >= 1,
-             f"max_train_trajectories must be ≥ 1 (or None for the whole training split), got {c.max_train_trajectories}"),
+             "max_train_trajectories must be ≥ 1 (or None for the whole training split), "
+             f"got {c.max_train_trajectories}"),
             (min(c.eval_every, c.checkpoint_every, c.eval_windows) >= 1,
              "eval_every, checkpoint_every and eval_windows must be ≥ 1, "
              f"got {c.eval_every}, {c.checkpoint_every}, {c.eval_windows}"),
@@ -148,7 +149,8 @@ def warmup_steps(warmup:float, steps:int) -> int:
 def save_checkpoint(path, step:int, model, opt, sched, **counters) -> None:
     "Atomically save the LoRA weights, optimizer and scheduler state (and run counters) at `step`."
     with atomic_write(path) as tmp:
-        torch.save(dict(step=step, lora=lora_state_dict(model), opt=opt.state_dict(), sched=sched.state_dict(), **counters), tmp)
+        torch.save(dict(step=step, lora=lora_state_dict(model), opt=opt.state_dict(), sched=sched.state_dict(),
+                        **counters), tmp)
 
 def _truncate_jsonl(path, keep) -> None:
     "Keep only the rows of a JSON-lines file for which `keep(row)` is true (atomic rewrite)."
@@ -164,21 +166,27 @@ def index_in(tokens:torch.Tensor, ids:torch.Tensor) -> torch.Tensor:
     return hit.int().argmax(-1)
 
 def lm_nll(model, batch:dict, ids:torch.Tensor|None=None) -> tuple[torch.Tensor, int]:
-    "Summed next-token NLL over the labelled positions of `batch`, and their number: over the tokens `ids` only (alphabet head) or all (`None`)."
-    labels = batch['labels'][:, 1:]                                            # (B, T-1): the next token at each position
+    """Summed next-token NLL over the labelled positions of `batch`, and their number: over the tokens `ids` only
+    (alphabet head) or all (`None`)."""
+    # (B, T-1): the next token at each position
+    labels = batch['labels'][:, 1:]
     keep = labels != -100
     if ids is None:  # the labels move one to the left, not the (B, T, V) logits: a slice of those would be copied whole
         logits = model(input_ids=batch['input_ids'], attention_mask=batch['attention_mask']).logits          # (B, T, V)
         shifted = F.pad(labels, (0, 1), value=-100)                                                           # (B, T)
-        return F.cross_entropy(logits.flatten(0, 1).float(), shifted.flatten(), ignore_index=-100, reduction='sum'), int(keep.sum())
-    h = model.get_decoder()(input_ids=batch['input_ids'], attention_mask=batch['attention_mask']).last_hidden_state  # (B, T, d)
+        return (F.cross_entropy(logits.flatten(0, 1).float(), shifted.flatten(), ignore_index=-100, reduction='sum'),
+                int(keep.sum()))
+    h = model.get_decoder()(input_ids=batch['input_ids'],
+                            attention_mask=batch['attention_mask']).last_hidden_state  # (B, T, d)
     logits = head_logits(model, h[:, :-1][keep], ids)                         # (N, K): labelled positions only
     return F.cross_entropy(logits.float(), index_in(labels[keep], ids), reduction='sum'), int(keep.sum())
 
 # %% ../nbs/05_train.ipynb #5c0d0002
 @torch.no_grad()
-def eval_loss(model, windows:list[np.ndarray], pad_id:int, batch_size:int, device, autocast, ids:torch.Tensor|None=None) -> float:
-    "Mean per-token NLL over `windows` (token-weighted, padding excluded): over the alphabet `ids`, or the full vocabulary."
+def eval_loss(model, windows:list[np.ndarray], pad_id:int, batch_size:int, device, autocast,
+              ids:torch.Tensor|None=None) -> float:
+    """Mean per-token NLL over `windows` (token-weighted, padding excluded):
+    over the alphabet `ids`, or the full vocabulary."""
     model.eval()
     total, count = 0.0, 0
     for i in range(0, len(windows), batch_size):
@@ -196,16 +204,16 @@ def _prepare(c:TrainConfig):
         raise ValueError(f"{c.data}: trajectories have {trajectories.shape[1]} time step; training needs at least 2")
     parts = split(len(trajectories), seed=c.split_seed)
     if not len(parts.train) or not len(parts.val):
-        raise ValueError(f"{c.data}: {len(trajectories)} trajectories leave {len(parts.train)} for training and {len(parts.val)} for "
-                         f"validation (split_seed={c.split_seed}); training needs both")
+        raise ValueError(f"{c.data}: {len(trajectories)} trajectories leave {len(parts.train)} for training and "
+                         f"{len(parts.val)} for validation (split_seed={c.split_seed}); training needs both")
     train_idx = parts.train[:c.max_train_trajectories] if c.max_train_trajectories else parts.train
     model, tok, info = load_model(c.model, dtype=c.dtype, device=c.device)
     codec = Codec(c.decimals, c.percentile, c.target, c.per_trajectory).fit(trajectories[parts.train])
     train_w = make_windows(tok, codec, trajectories[train_idx], c.context_length, c.stride)
     val_w = make_windows(tok, codec, trajectories[parts.val], c.context_length, c.context_length)
     if len(val_w) < c.eval_windows:
-        raise ValueError(f"eval_windows={c.eval_windows}, but the {len(parts.val)} validation trajectories of {c.data} make only "
-                         f"{len(val_w)} windows of ≤ {c.context_length} tokens: lower eval_windows")
+        raise ValueError(f"eval_windows={c.eval_windows}, but the {len(parts.val)} validation trajectories of {c.data} "
+                         f"make only {len(val_w)} windows of ≤ {c.context_length} tokens: lower eval_windows")
     val_w = val_w[:c.eval_windows]
     return model, tok, info, codec, train_w, val_w, file_sha256(c.data)
 
@@ -226,21 +234,26 @@ def _plot_losses(metrics:list[dict], path) -> None:
 class TrainingDiverged(RuntimeError):
     "Training met a non-finite loss or gradient and stopped (its summary says so; no adapter is saved)."
 
-RESUMABLE_CHANGES = ('budget', 'out', 'device')  # what may differ on resume: a limit and where the run lives or computes
+# what may differ on resume: a limit and where the run lives or computes
+RESUMABLE_CHANGES = ('budget', 'out', 'device')
 
 def config_changes(saved:dict, c:TrainConfig) -> list[str]:
-    "The fields of `c` that differ from the `saved` run config (`config.json`), as 'name: old → new', ignoring `RESUMABLE_CHANGES`."
+    """The fields of `c` that differ from the `saved` run config (`config.json`), as 'name: old → new',
+    ignoring `RESUMABLE_CHANGES`."""
     new = json.loads(json.dumps(asdict(c), default=list))  # tuples become lists, as in the saved JSON
-    return [f"{k}: {saved.get(k)!r} → {v!r}" for k, v in new.items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+    return [f"{k}: {saved.get(k)!r} → {v!r}" for k, v in new.items()
+            if k not in RESUMABLE_CHANGES and saved.get(k) != v]
 
 # %% ../nbs/05_train.ipynb #2ab30866
 def _step_flops(c, arch, micro:list[dict], head:int|None) -> float:
-    "FLOPs of one optimizer step over the micro-batches `micro`, logits over `head` tokens at the labelled positions (None: all, everywhere)."
+    """FLOPs of one optimizer step over the micro-batches `micro`, logits over `head` tokens at the labelled
+    positions (None: all, everywhere)."""
     return sum(flops_train_step(arch, *m['input_ids'].shape, c.rank, c.targets, c.flop_convention, head,
                                 int((m['labels'][:, 1:] != -100).sum()) if head else None).total for m in micro)
 
 def _eval_flops(c, arch, windows, head:int|None) -> float:
-    return sum(flops_forward(arch, 1, len(w), c.rank, c.targets, c.flop_convention, head_vocab=head).total for w in windows)
+    return sum(flops_forward(arch, 1, len(w), c.rank, c.targets, c.flop_convention, head_vocab=head).total
+               for w in windows)
 
 # %% ../nbs/05_train.ipynb #4a49cb18
 def _ledger_train(ledger) -> float:
@@ -276,29 +289,35 @@ def _finish(c:TrainConfig, r:_Run, stopped:str, state:dict, evaluate) -> dict:
     elif 'val_loss' not in metrics[-1]:  # stopped early: one last validation (the budget check reserved it)
         metrics[-1]['val_loss'] = evaluate(done); _truncate_jsonl(out / 'metrics.jsonl', lambda r: r['step'] < done)
         append_jsonl(out / 'metrics.jsonl', metrics[-1])
-    fractions = list(inspect.signature(split).parameters['fractions'].default)  # what the adapter was trained on, and not
+    # what the adapter was trained on, and not
+    fractions = list(inspect.signature(split).parameters['fractions'].default)
     if not diverged:
-        save_adapter(model, out / 'adapter', r.info, extra=dict(codec=config['codec'], train_config={k: config[k] for k in asdict(c)},
-                                                              split=dict(seed=c.split_seed, fractions=fractions), data_sha256=config['data_sha256']))
+        save_adapter(model, out / 'adapter', r.info,
+                     extra=dict(codec=config['codec'], train_config={k: config[k] for k in asdict(c)},
+                                split=dict(seed=c.split_seed, fractions=fractions), data_sha256=config['data_sha256']))
     _plot_losses(metrics, out / 'loss.png')
     trained = [m for m in metrics if 'train_loss' in m]
     vals = [m['val_loss'] for m in metrics if m.get('val_loss') is not None]
     summary = dict(steps=done, stopped=stopped, initial_val_loss=vals[0], val_loss=vals[-1],
-                   first_train_loss=trained[0]['train_loss'] if trained else None, train_loss=trained[-1]['train_loss'] if trained else None,
-                   flops=ledger.spent, train_flops=state['flops'], tokens=state['tokens'], wall_s=state['wall_s'], n_trainable=config['n_trainable'])
+                   first_train_loss=trained[0]['train_loss'] if trained else None,
+                   train_loss=trained[-1]['train_loss'] if trained else None,
+                   flops=ledger.spent, train_flops=state['flops'], tokens=state['tokens'], wall_s=state['wall_s'],
+                   n_trainable=config['n_trainable'])
     if stopped != 'completed' and not diverged: print(f'stopped early: {stopped}')
     with atomic_write(out / 'summary.json') as tmp:
         tmp.write_text(json.dumps(summary, indent=1, allow_nan=False))  # strict JSON
     if diverged:
         ck = out / 'checkpoint.pt'
-        kept = f"checkpoint.pt (step {torch.load(ck, weights_only=False)['step']}) is from before it" if ck.exists() else 'no checkpoint was written before it'
+        kept = (f"checkpoint.pt (step {torch.load(ck, weights_only=False)['step']}) is from before it" if ck.exists()
+                else 'no checkpoint was written before it')
         raise TrainingDiverged(f"{out}: {stopped} (no adapter saved; {kept}; lower the learning rate)")
     return summary
 
 # %% ../nbs/05_train.ipynb #cdbf9c6b
 def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
     model, opt, ledger, out, ids, autocast = r.model, r.opt, r.ledger, r.out, r.ids, r.autocast
-    arch, device, pad, head = r.info['architecture'], next(model.parameters()).device, r.tok.pad_token_id, None if ids is None else len(ids)
+    arch, device, pad, head = (r.info['architecture'], next(model.parameters()).device, r.tok.pad_token_id,
+                               None if ids is None else len(ids))
     per_step, val_cost = c.batch_size * c.grad_accum, _eval_flops(c, arch, r.val_w, head)
     evaluate = lambda step: (eval_loss(model, r.val_w, pad, c.batch_size, device, autocast, ids),
                              ledger.add(out.name, 'eval', val_cost, step=step, windows=len(r.val_w)))[0]
@@ -310,11 +329,13 @@ def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
     bar = tqdm(range(state['step'], c.steps), initial=state['step'], total=c.steps, disable=not progress, desc=out.name)
     for step in bar:
         idx = batch_indices(step, len(r.train_w), per_step, c.seed)
-        micro = [collate([r.train_w[i] for i in idx[j:j + c.batch_size]], pad) for j in range(0, per_step, c.batch_size)]
+        micro = [collate([r.train_w[i] for i in idx[j:j + c.batch_size]], pad)
+                 for j in range(0, per_step, c.batch_size)]
         cost = _step_flops(c, arch, micro, head)
         pending = state['flops'] - _ledger_train(ledger)  # trained since the last ledger entry
         if ledger.spent + pending + cost + val_cost > c.budget:
-            stopped = f'budget: step {step + 1} would take the run past {c.budget:.3g} FLOPs ({ledger.spent + pending:.3g} spent)'
+            stopped = (f'budget: step {step + 1} would take the run past {c.budget:.3g} FLOPs '
+                       f'({ledger.spent + pending:.3g} spent)')
             break
         model.train(); torch.manual_seed(c.seed + step)  # dropout masks depend only on the step
         loss_sum = 0.0
@@ -324,14 +345,17 @@ def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
             loss = s / n / c.grad_accum
             loss.backward(); loss_sum += loss.item()
             state['tokens'] += int(m['attention_mask'].sum())
-        norm = float(torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], c.clip or math.inf))
+        norm = float(torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
+                                                    c.clip or math.inf))
         if not (math.isfinite(loss_sum) and math.isfinite(norm)):  # no step is taken: the weights stay as they were
-            stopped = f"diverged: {'loss' if not math.isfinite(loss_sum) else 'gradient norm'} is {loss_sum if not math.isfinite(loss_sum) else norm} at step {step + 1}"
+            stopped = (f"diverged: {'loss' if not math.isfinite(loss_sum) else 'gradient norm'} is "
+                       f"{loss_sum if not math.isfinite(loss_sum) else norm} at step {step + 1}")
             opt.zero_grad(set_to_none=True); break
         lr = opt.param_groups[0]['lr']
         opt.step(); r.sched.step(); opt.zero_grad(set_to_none=True)
         state.update(step=step + 1, flops=state['flops'] + cost, wall_s=round(time.time() - t0, 3))
-        row = dict(step=step + 1, train_loss=loss_sum, lr=lr, tokens=state['tokens'], flops=state['flops'], wall_s=state['wall_s'])
+        row = dict(step=step + 1, train_loss=loss_sum, lr=lr, tokens=state['tokens'], flops=state['flops'],
+                   wall_s=state['wall_s'])
         if (step + 1) % c.eval_every == 0 or step + 1 == c.steps:
             row['val_loss'] = evaluate(step + 1)
             if not math.isfinite(row['val_loss']):
@@ -339,8 +363,10 @@ def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
         append_jsonl(out / 'metrics.jsonl', row)
         if (step + 1) % c.checkpoint_every == 0 or step + 1 == c.steps:
             ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=step + 1)
-            save_checkpoint(out / 'checkpoint.pt', step + 1, model, opt, r.sched, config=r.config, **{k: v for k, v in state.items() if k != 'step'})
-        bar.set_postfix(loss=f'{loss_sum:.3f}', tok_s=f"{state['tokens'] / max(1e-9, time.time() - t0):.0f}", flops=f"{state['flops']:.2e}")
+            save_checkpoint(out / 'checkpoint.pt', step + 1, model, opt, r.sched, config=r.config,
+                            **{k: v for k, v in state.items() if k != 'step'})
+        bar.set_postfix(loss=f'{loss_sum:.3f}', tok_s=f"{state['tokens'] / max(1e-9, time.time() - t0):.0f}",
+                        flops=f"{state['flops']:.2e}")
     return _finish(c, r, stopped, state, evaluate)
 
 # %% ../nbs/05_train.ipynb #4073404c
@@ -352,15 +378,17 @@ def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> 
     if out.exists() and not out.is_dir(): raise ValueError(f"out {out} is a file; give a folder")
     with folder_lock(out, 'training run'):  # one writer per run folder
         if (out / 'summary.json').exists() and not resume and not overwrite:
-            raise ValueError(f"{out} holds a finished run; choose another out, or pass overwrite=True (--overwrite) to replace it")
+            raise ValueError(f"{out} holds a finished run; choose another out, "
+                             "or pass overwrite=True (--overwrite) to replace it")
         if not resume and not overwrite and (ckpt_path.exists() or metrics_path.exists()):
             raise ValueError(f"{out} holds an unfinished run: pass resume=True (--resume) to continue it, "
                              "or overwrite=True (--overwrite) to delete it and start again")
-        if resume and (out / 'config.json').exists():  # compared before anything is written: a refused resume changes nothing
+        # compared before anything is written: a refused resume changes nothing
+        if resume and (out / 'config.json').exists():
             saved = read_json(out / 'config.json', fix='start the run again with overwrite=True')
             if changes := config_changes(saved, c):
-                raise ValueError(f"cannot resume {out} with other options ({'; '.join(changes)}): resume with the options it was started "
-                                 "with, or start a new run in another out")
+                raise ValueError(f"cannot resume {out} with other options ({'; '.join(changes)}): "
+                                 "resume with the options it was started with, or start a new run in another out")
         model, tok, info, codec, train_w, val_w, data_sha = _prepare(c)
         if saved and saved.get('data_sha256') not in (None, data_sha):
             raise ValueError(f"cannot resume {out}: {c.data} has changed since the run started (its SHA-256 differs)")
@@ -368,35 +396,41 @@ def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> 
         device = next(model.parameters()).device
         torch.manual_seed(c.seed)
         n_trainable = apply_lora(model, c.rank, c.alpha, c.targets, c.dropout)
-        params = [p for p in model.parameters() if p.requires_grad]  # LoRA A and B: float32 whatever the base dtype (03_lora)
+        # LoRA A and B: float32 whatever the base dtype (03_lora)
+        params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, warmup_steps(c.warmup, c.steps), c.steps, c.schedule))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, warmup_steps(c.warmup, c.steps),
+                                                                            c.steps, c.schedule))
         ids = torch.tensor(head_ids(tok), device=device) if c.head == 'alphabet' else None
         bf16 = next(p for p in model.parameters() if not p.requires_grad).dtype == torch.bfloat16
         autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-        config = dict(asdict(c), targets=list(c.targets), n_trainable=n_trainable, model_info=info, data_sha256=data_sha,
-                      codec=codec.to_dict(), n_train_windows=len(train_w), n_val_windows=len(val_w), versions=library_versions())
+        config = dict(asdict(c), targets=list(c.targets), n_trainable=n_trainable, model_info=info,
+                      data_sha256=data_sha, codec=codec.to_dict(), n_train_windows=len(train_w),
+                      n_val_windows=len(val_w), versions=library_versions())
         with atomic_write(out / 'config.json') as tmp: tmp.write_text(json.dumps(config, indent=1, default=str))
         state = dict(step=0, flops=0.0, tokens=0, wall_s=0.0)
         if resume and ckpt_path.exists():
             try: ck = torch.load(ckpt_path, weights_only=False)
             except Exception as e:
-                raise ValueError(f"{ckpt_path} cannot be read ({type(e).__name__}: {e}): it is damaged; delete it to resume from the "
-                                 "start, or start the run again with overwrite=True") from None
+                raise ValueError(f"{ckpt_path} cannot be read ({type(e).__name__}: {e}): it is damaged; delete it "
+                                 "to resume from the start, or start the run again with overwrite=True") from None
             set_lora_state(model, ck['lora']); opt.load_state_dict(ck['opt']); sched.load_state_dict(ck['sched'])
             state = {k: ck[k] for k in state}
             for p in (metrics_path, ledger_path): _truncate_jsonl(p, lambda r: r.get('step', 0) <= state['step'])
-        else:  # a fresh start (overwrite=True, or nothing to resume): nothing of an earlier run may be mistaken for this one's
+        else:  # a fresh start (overwrite=True, or nothing to resume):
+            # nothing of an earlier run may be mistaken for this one's
             for p in (metrics_path, ledger_path, ckpt_path, out / 'summary.json'): p.unlink(missing_ok=True)
             shutil.rmtree(out / 'adapter', ignore_errors=True)
         ledger = FlopLedger(ledger_path, budget=c.budget)
-        return _loop(c, _Run(model, tok, info, opt, sched, autocast, train_w, val_w, ledger, out, config, ids), state, progress)
+        return _loop(c, _Run(model, tok, info, opt, sched, autocast, train_w, val_w, ledger, out, config, ids),
+                     state, progress)
 
 # %% ../nbs/05_train.ipynb #848ca9b6
 def lvf_train(argv:list[str]|None=None) -> dict:
     "The `lvf_train` command: fine-tune LoRA adapters; its options are the fields of `TrainConfig` (and `--resume`)."
     p = config_parser(TrainConfig, description='Fine-tune LoRA adapters of a base model on LLMTIME text.')
-    p.add_argument('--resume', action='store_true', help='continue from the last checkpoint in --out (with the same options)')
+    p.add_argument('--resume', action='store_true',
+                   help='continue from the last checkpoint in --out (with the same options)')
     p.add_argument('--overwrite', action='store_true', help='delete the run in --out (finished or not) and start again')
     args = vars(p.parse_args(argv))
     summary = train(resume=args.pop('resume'), overwrite=args.pop('overwrite'), **args)
@@ -404,5 +438,6 @@ def lvf_train(argv:list[str]|None=None) -> dict:
     return summary
 
 def lvf_train_cli():
-    cli_errors('lvf_train', lvf_train, resume_hint='run the same command with --resume to continue from the last checkpoint')
+    cli_errors('lvf_train', lvf_train,
+               resume_hint='run the same command with --resume to continue from the last checkpoint')
 
