@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, math, os, socket, uuid
 from pathlib import Path
 
-from .study import error_line, execute_run, experiments_dir, md_table, read_record
+from .study import error_line, execute_run, experiments_dir, read_record
 
 # %% auto #0
 __all__ = ['RESOURCE_KEYS', 'parse_resources', 'import_ray', 'connect', 'node_info', 'probe_storage', 'check_storage', 'run_task',

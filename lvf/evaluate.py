@@ -13,7 +13,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy.optimize import least_squares
 
-import lvf
 from .data import DATA_FILE, load_h5, lv_rhs, split
 from .core import atomic_write, check_output, cli_errors, config_parser, file_sha256, split_options
 from .forecast import (Forecast, ForecastConfig, adapter_codec, adapter_config, forecast, forecast_config,

@@ -24,7 +24,7 @@ from .core import atomic_write, check_output, cli_errors, config_parser, file_sh
 from .flops import Arch, arch_dims, flops_generate
 from .lora import load_adapter, lora_layers
 from .model import head_logits, load_model
-from .tokenizer import ALPHABET, HEAD_SIZE, Codec, alphabet_ids, head_ids, step_tokens, steps_that_fit
+from .tokenizer import HEAD_SIZE, Codec, head_ids, step_tokens, steps_that_fit
 
 # %% auto #0
 __all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'context_texts', 'chat_prompt', 'StepGrammar', 'constrain', 'choose', 'StepCounter',
@@ -148,12 +148,13 @@ def kv_cache_kwargs(model, out) -> dict:
 def grouped_attention(module, query, key, value, attention_mask, scaling:float, dropout:float=0.0, **kwargs):
     "Attention with grouped-query heads as rows of one product per key/value head: (B, q, H, d) out, no keys repeated."
     B, H, q, d = query.shape                                                   # (B, H, q, d)
-    kvh = key.shape[1]
-    g = H // kvh                                           # key/value heads, query heads per kv head
+    kvh, L = key.shape[1], key.shape[2]                                        # key/value heads, positions
+    g = H // kvh                                                               # query heads per key/value head
     # float32 inside, as sdpa's kernels
     q32, k32, v32 = query.reshape(B, kvh, g * q, d).float(), key.float(), value.float()
     w = torch.matmul(q32, k32.transpose(2, 3)) * scaling                      # (B, kvh, g·q, L)
-    if attention_mask is not None: w = w + attention_mask[:, :, :, :key.shape[2]].repeat(1, 1, g, 1)  # (B, 1, g·q, L)
+    if attention_mask is not None:  # (B, 1, q, L): the same mask for each of the g query heads, broadcast, not copied
+        w = (w.view(B, kvh, g, q, L) + attention_mask[:, :, None, :, :L]).view(B, kvh, g * q, L)
     w = torch.nn.functional.dropout(torch.softmax(w, dim=-1), p=dropout, training=module.training)
     out = torch.matmul(w, v32).to(query.dtype)                                 # (B, kvh, g·q, d)
     return out.reshape(B, H, q, d).transpose(1, 2).contiguous(), None         # (B, q, H, d), as transformers expects

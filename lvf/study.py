@@ -459,8 +459,8 @@ def run_rows(runs:dict[str, dict]) -> list[dict]:
         res, p, t = r['result'], r['params'], r['result'].get('train', {})
         # the baseline forecasts both splits: its validation row is what the fine-tuned runs compare against
         splits = [('val', res['val_metrics'])] if 'val_metrics' in res else []
-        for split, m in splits + [(p.get('eval_split', 'test'), res['metrics'])]:
-            rows.append(dict(run=name, split=split, lr=p.get('lr'), rank=p.get('rank'),
+        for part, m in splits + [(p.get('eval_split', 'test'), res['metrics'])]:
+            rows.append(dict(run=name, split=part, lr=p.get('lr'), rank=p.get('rank'),
                              context_length=p.get('context_length'), decimals=p.get('decimals'), steps=t.get('steps'),
                              train_loss=t.get('train_loss'), val_loss=t.get('val_loss'), mae=m['mae'], rmse=m['rmse'],
                              mae_prey=m['mae_prey'], mae_predator=m['mae_predator'], rmse_prey=m['rmse_prey'],

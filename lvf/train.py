@@ -5,7 +5,7 @@
 # %% ../nbs/05_train.ipynb #de489508
 from __future__ import annotations
 import inspect, json, math, shutil, time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
