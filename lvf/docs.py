@@ -17,9 +17,9 @@ try:  # the `docs` extra (part of `dev`): training and the study never need thes
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
     from nbdev.config import get_config
-    from nbdev.doclinks import _nbpath2html, nbglob
+    from nbdev.doclinks import nbglob
     from nbdev.process import extract_directives
-    from nbdev.processors import FilterDefaults, _show_docs, cell_lang, exec_show_docs
+    from nbdev.processors import FilterDefaults, cell_lang, exec_show_docs
 except ImportError as e:
     raise ImportError(f"lvf.docs needs the docs extra ({e}): pip install -c constraints.txt -e '.[docs]'") from e
 
@@ -45,12 +45,16 @@ def site_notebooks(nbs_path:str|Path|None=None) -> list[Path]:
 # %% ../nbs/09_docs.ipynb #e5d8e267
 def page_path(nb:Path) -> str:
     "The site path of the page of notebook `nb` (relative to the notebooks folder), as Quarto names it."
-    return _nbpath2html(Path(nb)).as_posix()
+    nb = Path(nb)
+    return nb.with_name(re.sub(r'^\d+[a-zA-Z0-9]*_', '', nb.name.lower())).with_suffix('.html').as_posix()
 
 # %% ../nbs/09_docs.ipynb #13e3cccd
 _DOC_DIRECTIVES = {'export', 'exports', 'exporti', 'exec_doc'}
 
 def _imports_only(trees) -> bool: return all(isinstance(t, (ast.Import, ast.ImportFrom)) for t in trees)
+def _show_docs(trees) -> bool:  # a top-level `show_doc(...)` call
+    return any(isinstance(t, ast.Expr) and isinstance(t.value, ast.Call) and getattr(t.value.func, 'id', None) == 'show_doc'
+               for t in trees)
 def _has_import(trees) -> bool:
     return any(isinstance(n, (ast.Import, ast.ImportFrom)) for t in trees for n in ast.walk(t))
 
