@@ -53,8 +53,8 @@ _DOC_DIRECTIVES = {'export', 'exports', 'exporti', 'exec_doc'}
 
 def _imports_only(trees) -> bool: return all(isinstance(t, (ast.Import, ast.ImportFrom)) for t in trees)
 def _show_docs(trees) -> bool:  # a top-level `show_doc(...)` call
-    return any(isinstance(t, ast.Expr) and isinstance(t.value, ast.Call) and getattr(t.value.func, 'id', None) == 'show_doc'
-               for t in trees)
+    return any(isinstance(t, ast.Expr) and isinstance(t.value, ast.Call)
+               and getattr(t.value.func, 'id', None) == 'show_doc' for t in trees)
 def _has_import(trees) -> bool:
     return any(isinstance(n, (ast.Import, ast.ImportFrom)) for t in trees for n in ast.walk(t))
 
