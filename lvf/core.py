@@ -5,6 +5,7 @@
 # %% ../nbs/00_core.ipynb #c0a00004
 from __future__ import annotations
 import argparse, hashlib, json, os, sys, tempfile, warnings
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -166,7 +167,7 @@ def config_parser(*classes, description:str='') -> argparse.ArgumentParser:
     from fastcore.docments import docments
     p = one_line_errors(argparse.ArgumentParser(description=description, formatter_class=_DefaultsHelp))
     fields = [(n, d) for cls in classes for n, d in docments(cls, full=True).items() if n != 'return']
-    if dup := sorted({n for n, _ in fields if [m for m, _ in fields].count(n) > 1}):
+    if dup := sorted(n for n, k in Counter(n for n, _ in fields).items() if k > 1):
         raise ValueError(f"fields in two configs: {dup}")
     for name, d in fields:
         t, flags = _arg_type(d['anno']), [f'--{name.replace("_", "-")}'] + ([f'--{name}'] if '_' in name else [])

@@ -167,11 +167,13 @@ def doc_url(cfg=None) -> str:
     cfg = cfg or get_config()
     return urljoin(cfg.doc_host + '/', cfg.doc_baseurl).rstrip('/') + '/'
 
+_ELSEWHERE = re.compile(r'^([a-z][\w+.-]*:|//|/)', re.I)  # a link to another site, mailto:, data:, an absolute path
+
 def local_href(href:str, page:str, site_url:str) -> str:
     "`href` on site page `page` (e.g. `'experiments/run.html'`) as a link that works offline."
     if href.startswith('#'): return href.lower()
     if href.startswith(site_url): target = href[len(site_url):]
-    elif re.match(r'^([a-z][\w+.-]*:|//|/)', href, re.I): return href  # another site, mailto:, data:, absolute path
+    elif _ELSEWHERE.match(href): return href
     else: target = posixpath.normpath(posixpath.join(posixpath.dirname(page), href))
     path, hash_, frag = target.partition('#')
     if path.startswith('..'): return href  # outside the site (e.g. ../data/)
@@ -369,8 +371,8 @@ _MD_IMAGE = re.compile(r'(!\[[^\]]*\]\()([^)\s]+)')  # ![alt](target: the part w
 def relink_images(md:str, prefix:str) -> str:
     "Markdown `md` with each relative image link prefixed by `prefix`: the notebook's folder seen from README.md."
     if prefix in ('', '.'): return md
-    keep = re.compile(r'[a-z][a-z0-9+.-]*:|/|#')  # a URL (https:, data:), an absolute path or an anchor stays as it is
-    return _MD_IMAGE.sub(lambda m: m[1] + (m[2] if keep.match(m[2]) else f'{prefix}/{m[2]}'), md)
+    keep = lambda target: _ELSEWHERE.match(target) or target.startswith('#')  # these work from anywhere
+    return _MD_IMAGE.sub(lambda m: m[1] + (m[2] if keep(m[2]) else f'{prefix}/{m[2]}'), md)
 
 def _cell_md(cell, i:int, files:dict, files_dir:str, prefix:str='') -> list:
     if cell.cell_type == 'markdown': return [relink_images(cell.source, prefix)]

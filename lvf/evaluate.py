@@ -393,9 +393,7 @@ def _select(path, split_name:str, n:int|None, split_seed:int=0):
     """Trajectories, time, indices of the first `n` of split `split_name` (split with `split_seed`),
     and the training trajectories."""
     trajectories, time = load_h5(path)
-    parts = split(len(trajectories), seed=split_seed)
-    if split_name not in ('train', 'val', 'test', 'all'):
-        raise ValueError(f"split must be train, val, test or all, got {split_name!r}")
+    parts = split(len(trajectories), seed=split_seed)  # `split_name` is one of EvalConfig's, checked there
     idx = np.arange(len(trajectories)) if split_name == 'all' else getattr(parts, split_name)
     if n is not None and not 1 <= n <= len(idx):
         raise ValueError(f"n={n}: the {split_name} split of {path} has {len(idx)} trajectories")

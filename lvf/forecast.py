@@ -6,7 +6,7 @@
 from __future__ import annotations
 import inspect, json, time, warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -190,9 +190,9 @@ def _next_scores(model, out, ids:torch.Tensor|None, sliced:bool) -> torch.Tensor
 @torch.no_grad()
 def generate(model, prompts:list[list[int]], max_new_tokens:int, pad_id:int, tracker, ids:torch.Tensor|None=None,
              greedy:bool=True, temperature:float=1.0, top_p:float=1.0, generator=None, head:str='alphabet',
-             decode_attention:str|None=None) -> tuple[list[list[int]], int]:
+             attn_impl:str|None=None) -> tuple[list[list[int]], int]:
     """New tokens of each prompt (up to when its `tracker` row is done) and the decoding steps run;
-    constrained to `ids` if given."""
+    constrained to `ids` if given. Decoding steps use attention implementation `attn_impl` (`decode_attention`)."""
     dev, sliced = model.device, ids is not None and head == 'alphabet'
     # the alphabet head: body, then a slice
     net, keep = (model.get_decoder(), {}) if sliced else (model, dict(logits_to_keep=1))
@@ -200,7 +200,7 @@ def generate(model, prompts:list[list[int]], max_new_tokens:int, pad_id:int, tra
     pos = (mask.cumsum(-1) - 1).clamp(min=0)                                   # real tokens count from 0
     out = net(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=True, **keep)   # the prefill
     new, live = [], []
-    with attention_implementation(model, decode_attention):                   # then one token per step
+    with attention_implementation(model, attn_impl):                          # then one token per step
         for t in range(max_new_tokens):
             scores = _next_scores(model, out, ids, sliced)
             live.append(~tracker.done)
@@ -358,15 +358,14 @@ def _run(model, tokenizer, codec, prompts, alphas, order, n_vars:int, max_new:in
     return values, texts, flops, new_tokens, time.time() - t0
 
 # %% ../nbs/06_forecast.ipynb #411879bb
-_SETTINGS = ('batch_size', 'constrained', 'samples', 'temperature', 'top_p', 'seed', 'chat', 'greedy', 'max_int',
-             'head', 'decode_attention')
-
 def _finish(values, texts, alphas, prompts, context_steps:int, c:ForecastConfig, flops, new_tokens, wall_s) -> Forecast:
     parsed = (~np.isnan(values).any(-1)).sum(-1)                                  # (n, samples)
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', 'All-NaN slice', RuntimeWarning)  # a step no sample parsed stays NaN
         median, quantiles = np.nanmedian(values, axis=1), np.nanquantile(values, c.quantile_levels, axis=1)
-    settings = {k: getattr(c, k) for k in _SETTINGS} | dict(greedy=c.is_greedy)
+    # how it was forecast: every field of the config but what the Forecast holds itself (horizon, quantile levels)
+    settings = dict({k: v for k, v in asdict(c).items() if k not in ('horizon', 'quantile_levels')},
+                    greedy=c.is_greedy)
     return Forecast(values, median, quantiles, c.quantile_levels, parsed, float((parsed == c.horizon).mean()), texts,
                     alphas, context_steps, c.horizon, np.array([len(p) for p in prompts]), new_tokens, flops, wall_s,
                     settings)

@@ -26,6 +26,10 @@ __all__ = ['RANK', 'ALPHA', 'TARGETS', 'ADAPTER_FILE', 'CONFIG_FILE', 'LoRALinea
 # the reference design, r = 8 and α = 16 on q and v: every default below
 RANK, ALPHA, TARGETS = 8, 16, ('q_proj', 'v_proj')
 
+def _check_rank(rank):
+    if isinstance(rank, bool) or int(rank) != rank or rank < 1:
+        raise ValueError(f"LoRA rank must be an integer ≥ 1, got {rank!r}")
+
 _INITS = dict(kaiming=lambda A, r: nn.init.kaiming_uniform_(A, a=math.sqrt(5)),  # loralib and peft's default
               normal=lambda A, r: nn.init.normal_(A, std=1 / r))                 # peft's "gaussian"
 
@@ -36,8 +40,7 @@ class LoRALinear(nn.Module):
     def __init__(self, base:nn.Linear, rank=RANK, alpha=ALPHA, dropout=0.0, init='kaiming'):
         super().__init__()
         if not isinstance(base, nn.Linear): raise TypeError(f"LoRALinear wraps an nn.Linear, got {type(base).__name__}")
-        if isinstance(rank, bool) or int(rank) != rank or rank < 1:
-            raise ValueError(f"LoRA rank must be an integer ≥ 1, got {rank!r}")
+        _check_rank(rank)
         if not 0 <= dropout < 1: raise ValueError(f"LoRA dropout must be in [0, 1), got {dropout!r}")
         if init not in _INITS: raise ValueError(f"unknown LoRA init {init!r}: use one of {list(_INITS)}")
         self.base, self.rank, self.alpha, self.dropout = base.requires_grad_(False), int(rank), alpha, float(dropout)
@@ -92,8 +95,7 @@ def _select_trainable(model) -> int:
 def apply_lora(model, rank=RANK, alpha=ALPHA, targets=TARGETS, dropout=0.0) -> int:
     "Wrap every `nn.Linear` named in `targets` in a `LoRALinear`, freeze all else; returns the trainable count."
     targets = (targets,) if isinstance(targets, str) else tuple(targets)
-    if isinstance(rank, bool) or int(rank) != rank or rank < 1:
-        raise ValueError(f"LoRA rank must be an integer ≥ 1, got {rank!r}")
+    _check_rank(rank)  # before the model is touched, as every check here
     if done := lora_layers(model):
         raise ValueError(f"the model already has LoRA on {len(done)} layers (e.g. {next(iter(done))}); apply_lora once "
                          f"per model: reload the base model to change rank, alpha or targets")

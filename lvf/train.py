@@ -282,16 +282,15 @@ def _finish(c:TrainConfig, r:_Run, stopped:str, state:dict, evaluate) -> dict:
     model, ledger, out, config = r.model, r.ledger, r.out, r.config
     metrics = read_jsonl(out / 'metrics.jsonl')
     done = state['step']
-    if state['flops'] > _ledger_train(ledger):
-        ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=done)
+    if (unbooked := state['flops'] - _ledger_train(ledger)) > 0:  # trained since the last checkpoint
+        ledger.add(out.name, 'train', unbooked, step=done)
     if (diverged := stopped.startswith('diverged')):  # no adapter: the checkpoints before the divergence are kept
         print(f'stopped: {stopped}')
     elif 'val_loss' not in metrics[-1]:  # stopped early: one last validation (the budget check reserved it)
         metrics[-1]['val_loss'] = evaluate(done); _truncate_jsonl(out / 'metrics.jsonl', lambda r: r['step'] < done)
         append_jsonl(out / 'metrics.jsonl', metrics[-1])
-    # what the adapter was trained on, and not
-    fractions = list(inspect.signature(split).parameters['fractions'].default)
-    if not diverged:
+    if not diverged:  # the adapter records what it was trained on, and what not
+        fractions = list(inspect.signature(split).parameters['fractions'].default)
         save_adapter(model, out / 'adapter', r.info,
                      extra=dict(codec=config['codec'], train_config={k: config[k] for k in asdict(c)},
                                 split=dict(seed=c.split_seed, fractions=fractions), data_sha256=config['data_sha256']))
