@@ -22,23 +22,27 @@ from .tokenizer import Codec
 
 # %% auto #0
 __all__ = ['VARS', 'CLASSICAL', 'LV_BOUNDS', 'BASELINES', 'STYLES', 'COLORS', 'FIGURES', 'point_metrics', 'metrics',
-           'fill_forward', 'crps', 'coverage', 'paired_bootstrap', 'skill_score', 'persistence', 'linear_ar',
-           'classical', 'lv_solve', 'lv_guess', 'fit_lv', 'physics', 'Predictions', 'run_baselines', 'check_protocol',
-           'predict', 'score', 'metrics_table', 'complete_baselines', 'plot_forecasts', 'plot_error_vs_horizon',
-           'plot_error_distributions', 'write_results', 'evaluate', 'EvalConfig', 'eval_configs', 'run_eval',
-           'eval_command', 'lvf_eval']
+           'fill_forward', 'crps', 'coverage', 'paired_bootstrap', 'skill_score', 'persistence', 'plausible_max',
+           'flagged', 'linear_ar', 'classical', 'lv_solve', 'lv_guess', 'fit_lv', 'physics', 'Predictions',
+           'run_baselines', 'check_protocol', 'predict', 'score', 'metrics_table', 'complete_baselines',
+           'plot_forecasts', 'plot_error_vs_horizon', 'plot_error_distributions', 'plot_worst', 'write_results',
+           'evaluate', 'EvalConfig', 'eval_configs', 'run_eval', 'eval_command', 'lvf_eval']
 
 # %% ../nbs/07_evaluate.ipynb #e09faa2d
 VARS = ('prey', 'predator')
 
 def point_metrics(pred:np.ndarray, truth:np.ndarray) -> dict:
-    "MAE and RMSE of `pred` against `truth` `(n, horizon, n_vars)`: overall, per variable, per step, per trajectory."
+    """MAE and RMSE of `pred` against `truth` `(n, horizon, n_vars)`: overall, per variable, per step, per trajectory,
+    and the median and worst trajectory beside the mean."""
     e = np.asarray(pred, np.float64) - truth                                  # (n, h, v)
     m = dict(mae=np.abs(e).mean(), rmse=np.sqrt((e ** 2).mean()))
     for j, v in enumerate(VARS[:e.shape[-1]]):
         m[f'mae_{v}'], m[f'rmse_{v}'] = np.abs(e[..., j]).mean(), np.sqrt((e[..., j] ** 2).mean())
-    m.update(mae_per_step=np.abs(e).mean((0, 2)), rmse_per_step=np.sqrt((e ** 2).mean((0, 2))),
-             mae_per_trajectory=np.abs(e).mean((1, 2)))
+    per_trajectory = np.abs(e).mean((1, 2))                                   # (n,)
+    m.update(mae_median=np.median(per_trajectory), mae_worst=per_trajectory.max(),
+             worst=np.argsort(-per_trajectory, kind='stable')[:3],            # positions of the three worst
+             mae_per_step=np.abs(e).mean((0, 2)), rmse_per_step=np.sqrt((e ** 2).mean((0, 2))),
+             mae_per_trajectory=per_trajectory)
     return {k: v.tolist() if isinstance(v, np.ndarray) else float(v) for k, v in m.items()}
 
 # %% ../nbs/07_evaluate.ipynb #05ae1ebb
@@ -89,15 +93,43 @@ def persistence(context:np.ndarray, horizon:int) -> np.ndarray:
     "Repeat the last context value: `(n, horizon, v)` from `context` `(n, steps, v)`."
     return np.repeat(np.asarray(context, np.float64)[:, -1:], horizon, 1)
 
+# %% ../nbs/07_evaluate.ipynb #dc886b45
+def plausible_max(context:np.ndarray, # (n, steps, v) contexts, original units
+                  ceiling:float=ForecastConfig.ceiling) -> np.ndarray:
+    "`(n, v)` the top of the plausible range: `ceiling` × each variable's context maximum."
+    return ceiling * np.asarray(context, np.float64).max(1)
+
+def flagged(pred:np.ndarray, context:np.ndarray) -> list[int]:
+    "Positions of the forecasts `pred` `(n, h, v)` that leave (or reach the top of) the plausible range."
+    top = plausible_max(context)[:, None]                                      # (n, 1, v)
+    return np.flatnonzero(((pred >= top) | (pred < 0) | ~np.isfinite(pred)).any((1, 2))).tolist()
+
 # %% ../nbs/07_evaluate.ipynb #708b56ad
-def _ar_one(z:np.ndarray, horizon:int, p:int) -> np.ndarray:
-    "Fit `z_t = c + Σ A_k z_{t-k}` to `z` `(C, v)` by least squares and iterate it `horizon` steps."
-    C = len(z)
+def _ar_fit(z:np.ndarray, p:int) -> tuple[np.ndarray, float]:
+    "Least-squares `z_t = c + Σ A_k z_{t-k}` on `z` `(C, v)`: the weights `(1 + p·v, v)` and the spectral radius."
+    C, v = z.shape
     X = np.concatenate([np.ones((C - p, 1))] + [z[p - k:C - k] for k in range(1, p + 1)], 1)  # (C-p, 1 + p·v)
     W = np.linalg.lstsq(X, z[p:], rcond=None)[0]                                             # (1 + p·v, v)
-    hist = list(z[-p:])
+    companion = np.eye(p * v, k=-v)                                                          # (p·v, p·v)
+    companion[:v] = W[1:].T                                                                  # [A_1 … A_p]
+    return W, float(np.abs(np.linalg.eigvals(companion)).max())
+
+def _ar_one(z:np.ndarray, horizon:int, p:int) -> np.ndarray:
+    "Fit an AR(`p`) to `z` `(C, v)` and iterate it `horizon` steps."
+    W, hist = _ar_fit(z, p)[0], list(z[-p:])
     for _ in range(horizon): hist.append(np.concatenate([[1.0], *hist[:-p - 1:-1]]) @ W)
     return np.array(hist[p:])
+
+# %% ../nbs/07_evaluate.ipynb #29ecde11
+def _ar_sane(z:np.ndarray, horizon:int, p:int, back, top:np.ndarray, last:np.ndarray,
+             max_radius:float=1.01) -> np.ndarray:
+    "Forecast `(horizon, v)` of the highest order ≤ `p` whose fit is stable and stays in `[0, top]`, else persistence."
+    while p >= 1:
+        if len(z) > 2 * p + 1 and _ar_fit(z, p)[1] <= max_radius:
+            with np.errstate(over='ignore', invalid='ignore'): f = back(_ar_one(z, horizon, p))
+            if np.isfinite(f).all() and (f > -1e-9).all() and (f < top).all(): return np.maximum(f, 0)
+        p //= 2
+    return np.repeat(np.asarray(last, np.float64)[None], horizon, 0)
 
 # %% ../nbs/07_evaluate.ipynb #68df32c3
 def linear_ar(context:np.ndarray, horizon:int, order:int=8, log:bool=True) -> np.ndarray:
@@ -108,11 +140,10 @@ def linear_ar(context:np.ndarray, horizon:int, order:int=8, log:bool=True) -> np
     p = min(order, (context.shape[1] - 1) // 3)
     eps = 1e-3 * np.maximum(context.mean(1, keepdims=True), 1e-9)                 # (n, 1, v)
     z = np.log(context + eps) if log else context
-    top = 10 * context.max((1, 2))[:, None, None]
-    with np.errstate(over='ignore', invalid='ignore'):
-        f = np.stack([_ar_one(zi, horizon, p) for zi in z])
-        f = np.exp(np.minimum(f, np.log(top))) - eps if log else f
-    return np.clip(np.nan_to_num(f, nan=0.0, posinf=0.0), 0, top)
+    top = plausible_max(context)[:, None]                                          # (n, 1, v)
+    back = (lambda f, i: np.exp(np.minimum(f, 50)) - eps[i]) if log else (lambda f, i: f)
+    return np.stack([_ar_sane(zi, horizon, p, lambda f: back(f, i), top[i], context[i, -1])
+                     for i, zi in enumerate(z)])
 
 # %% ../nbs/07_evaluate.ipynb #c1a55102
 CLASSICAL = ('arima', 'ets')
@@ -265,10 +296,11 @@ def predict(model, tokenizer, codec:Codec, trajectories:np.ndarray, time:np.ndar
 # %% ../nbs/07_evaluate.ipynb #89b8a220
 def score(p:Predictions) -> dict:
     "Metrics of every method in `p`: the model's at the top level, the baselines' under `baselines`."
-    truth = p.truth
+    truth, ctx = p.truth, p.trajectories[:, :p.context_steps]
     out = dict(n=len(truth), context_steps=p.context_steps, horizon=p.horizon, indices=p.indices.tolist())
     if (fc := p.forecast) is not None:
-        out.update(metrics(p.points['model'], truth, p.alphas), parse_success=fc.parse_success,
+        out.update(metrics(p.points['model'], truth, p.alphas), flagged=flagged(p.points['model'], ctx),
+                   parse_success=fc.parse_success,
                    parsed_steps_mean=float(fc.parsed_steps.mean()), flops=fc.flops, wall_s=round(fc.wall_s, 2),
                    new_tokens=fc.new_tokens, tokens_per_s=round(fc.tokens_per_s, 2), samples=fc.values.shape[1])
         if fc.values.shape[1] > 1:
@@ -276,21 +308,22 @@ def score(p:Predictions) -> dict:
             samples = np.stack([fill_forward(fc.values[:, s], last) for s in range(fc.values.shape[1])], 1)
             out.update(crps=crps(samples, truth), coverage=coverage(fc.quantiles[0], fc.quantiles[-1], truth),
                        coverage_levels=[fc.quantile_levels[0], fc.quantile_levels[-1]])
-    out['baselines'] = {k: dict(metrics(v, truth, p.alphas), wall_s=p.seconds.get(k))
+    out['baselines'] = {k: dict(metrics(v, truth, p.alphas), flagged=flagged(v, ctx), wall_s=p.seconds.get(k))
                         for k, v in p.points.items() if k != 'model'}
     return out
 
 # %% ../nbs/07_evaluate.ipynb #9f3496cc
 def metrics_table(m:dict, digits:int=4) -> str:
     "A Markdown table of the model's and the baselines' errors from `score`'s dictionary."
-    cols = ('mae', 'rmse', 'mae_prey', 'mae_predator', 'rmse_prey', 'rmse_predator')
+    cols = ('mae', 'mae_median', 'mae_worst', 'rmse', 'mae_prey', 'mae_predator', 'rmse_prey', 'rmse_predator')
     rows = (([('model', m, f"{m['parse_success']:.2f}")] if 'mae' in m else []) +
             [(k, v, '') for k, v in m['baselines'].items()])
-    fmt = lambda v: f'{v:.{digits}f}' if v >= 10 ** -digits else f'{v:.1e}'
+    fmt = lambda v: '' if v is None else f'{v:.{digits}f}' if v >= 10 ** -digits else f'{v:.1e}'
     head = lambda c: ' '.join([c.split('_')[0].upper(), *c.split('_')[1:]])  # 'mae_prey' → 'MAE prey'
-    lines = ['| method | ' + ' | '.join(map(head, cols)) + ' | parsed |',
-             '|---|' + '---:|' * (len(cols) + 1)]
-    return '\n'.join(lines + [f'| {name} | ' + ' | '.join(fmt(r[c]) for c in cols) + f' | {ps} |'
+    flags = lambda r: '' if 'flagged' not in r else str(len(r['flagged']))  # forecasts out of the plausible range
+    lines = ['| method | ' + ' | '.join(map(head, cols)) + ' | flagged | parsed |',
+             '|---|' + '---:|' * (len(cols) + 2)]
+    return '\n'.join(lines + [f'| {name} | ' + ' | '.join(fmt(r.get(c)) for c in cols) + f' | {flags(r)} | {ps} |'
                               for name, r, ps in rows])
 
 # %% ../nbs/07_evaluate.ipynb #c1a55109
@@ -303,7 +336,8 @@ def complete_baselines(m:dict, data, baselines=BASELINES) -> dict:
     traj = np.asarray(trajectories[m['indices']], np.float64)
     C, H = m['context_steps'], m['horizon']
     points, seconds = run_baselines(traj[:, :C], time, H, missing)
-    added = {k: dict(point_metrics(v, traj[:, C:C + H]), wall_s=seconds[k]) for k, v in points.items()}
+    added = {k: dict(point_metrics(v, traj[:, C:C + H]), flagged=flagged(v, traj[:, :C]), wall_s=seconds[k])
+             for k, v in points.items()}
     return dict(m, baselines={**m.get('baselines', {}), **added})
 
 
@@ -360,7 +394,12 @@ def plot_error_distributions(p:Predictions):
     return fig
 
 # %% ../nbs/07_evaluate.ipynb #e3326a1b
-FIGURES = dict(forecasts=plot_forecasts, error_vs_horizon=plot_error_vs_horizon,
+def plot_worst(p:Predictions):
+    "`plot_forecasts` of the three trajectories the model (without one, the persistence baseline) forecast worst."
+    ref = p.points['model' if 'model' in p.points else next(iter(p.points))]
+    return plot_forecasts(p, which=point_metrics(ref, p.truth)['worst'])
+
+FIGURES = dict(forecasts=plot_forecasts, worst=plot_worst, error_vs_horizon=plot_error_vs_horizon,
                error_distributions=plot_error_distributions)
 
 def write_results(m:dict, p:Predictions|None, json_path, figures:bool=True) -> list[Path]:
@@ -495,7 +534,8 @@ def eval_command(argv:list[str]|None=None) -> dict:
     json_path, ledger, quiet = a.pop('json'), a.pop('ledger'), a.pop('quiet')
     m = run_eval(ledger=FlopLedger(ledger) if ledger else None, json_path=json_path, progress=not quiet, **a)
     b = m['baselines']
-    print(f"MAE {m['mae']:.4f} RMSE {m['rmse']:.4f} parse {m['parse_success']:.2f} | " +
+    print(f"MAE {m['mae']:.4f} (median trajectory {m['mae_median']:.4f}, worst {m['mae_worst']:.4f}, "
+          f"{len(m['flagged'])} flagged) RMSE {m['rmse']:.4f} parse {m['parse_success']:.2f} | " +
           ' '.join(f"{k} {v['mae']:.4f}" for k, v in b.items()) +
           f" | {m['flops']:.3g} FLOPs, {m['wall_s']:.0f} s → {json_path}")
     return m

@@ -29,7 +29,7 @@ from .tokenizer import HEAD_SIZE, Codec, head_ids, step_tokens, steps_that_fit
 # %% auto #0
 __all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'context_texts', 'chat_prompt', 'StepGrammar', 'constrain', 'choose', 'StepCounter',
            'left_pad', 'kv_cache_kwargs', 'grouped_attention', 'decode_attention', 'attention_implementation',
-           'generate', 'Forecast', 'ForecastConfig', 'forecast_config', 'batch_flops', 'forecast',
+           'generate', 'Forecast', 'ForecastConfig', 'forecast_config', 'batch_flops', 'value_caps', 'forecast',
            'context_steps_for_tokens', 'adapter_config', 'adapter_codec', 'load_forecaster', 'write_forecasts',
            'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
 
@@ -56,11 +56,15 @@ def chat_prompt(tokenizer, text:str, horizon:int, decimals:int=2) -> str:
 # %% ../nbs/06_forecast.ipynb #f302b511
 class StepGrammar:
     "Which characters may come next in each sequence of a batch of LLMTIME continuations."
-    def __init__(self, batch:int, horizon:int, decimals:int=2, n_vars:int=2, max_int:int=3, device='cpu'):
+    def __init__(self, batch:int, horizon:int, decimals:int=2, n_vars:int=2, max_int:int=3, device='cpu',
+                 cap:torch.Tensor|None=None): # (batch, n_vars) the largest value each variable may take (None: any)
         self.horizon, self.decimals, self.n_vars, self.max_int = horizon, decimals, n_vars, max_int
         z = lambda dtype=torch.long: torch.zeros(batch, dtype=dtype, device=device)
         self.var, self.count, self.steps = z(), z(), z()  # variable being written, digits in this part, complete steps
         self.frac, self.zero = z(torch.bool), z(torch.bool)  # in the fractional part?  integer part is a lone '0'?
+        self.ival = z()                                       # the integer part written so far, as a number
+        self.cap = (torch.full((batch, n_vars), 10 ** max_int, device=device) if cap is None  # none below the digits'
+                    else torch.as_tensor(cap, device=device).long().clamp(min=0))   # (B, n_vars) integers
 
     @property
     def done(self) -> torch.Tensor: return self.steps >= self.horizon
@@ -73,6 +77,7 @@ def advance(self:StepGrammar, c:torch.Tensor):
     digit, dot, comma, semi = c <= 9, c == 10, c == 11, c == 12
     self.zero = torch.where(digit, ~self.frac & (self.count == 0) & (c == 0), self.zero & ~comma & ~semi)
     self.count = torch.where(digit, self.count + 1, torch.where(dot | comma | semi, 0, self.count))
+    self.ival = torch.where(digit & ~self.frac, self.ival * 10 + c, torch.where(comma | semi, 0, self.ival))
     self.frac = (self.frac | dot) & ~comma & ~semi
     self.var = torch.where(comma, self.var + 1, torch.where(semi, 0, self.var))
     self.steps = self.steps + semi
@@ -84,10 +89,14 @@ def allowed(self:StepGrammar) -> torch.Tensor:
     "`(B, 14)` mask over `0`–`9`, `.`, `,`, `;`, end of text."
     D, ints = self.decimals, ~self.frac
     part_done = torch.where(self.frac, self.count == D, (self.count >= 1) & (D == 0))  # the number may end here
-    digit = torch.where(self.frac, self.count < D, (self.count < self.max_int) & ~self.zero)
+    cap = self.cap.gather(1, self.var.clamp(max=self.n_vars - 1)[:, None])             # (B, 1) this variable's cap
+    d = torch.arange(10, device=cap.device)                                            # (10,)
+    digit = torch.where(self.frac[:, None],                                            # (B, 10)
+                        (self.count < D)[:, None] & ((self.ival[:, None] < cap) | (d == 0)),  # at the cap: .00 only
+                        ((self.count < self.max_int) & ~self.zero)[:, None] & (self.ival[:, None] * 10 + d <= cap))
     dot = ints & (self.count >= 1) & (D > 0)
     last = self.var == self.n_vars - 1
-    m = torch.stack([*[digit] * 10, dot, part_done & ~last, part_done & last, torch.zeros_like(dot)], -1)
+    m = torch.cat([digit, torch.stack([dot, part_done & ~last, part_done & last, torch.zeros_like(dot)], -1)], -1)
     m[self.done] = False; m[self.done, -1] = True  # a finished sequence may only end
     return m
 
@@ -239,6 +248,7 @@ class Forecast:
     flops: float               # generation FLOPs of the call (lvf.flops)
     wall_s: float
     settings: dict = field(default_factory=dict)
+    ceiling: np.ndarray|None = None  # (n, n_vars) the largest value the grammar allowed (original units); None: any
 
     @property
     def tokens_per_s(self) -> float: return self.new_tokens / max(self.wall_s, 1e-9)
@@ -258,6 +268,7 @@ class ForecastConfig:
     seed:int=0                              # sampling seed
     chat:bool=False                         # wrap the prompt in the chat template
     max_int:int=3                           # integer digits allowed per value (constrained)
+    ceiling:float|None=3.0                  # constrained: no value above this × its variable's context maximum
     decode_attention:str='auto'             # decoding attention: 'auto' (grouped on a CPU), 'grouped', 'eager', 'sdpa'
     quantile_levels:tuple=(0.1, 0.5, 0.9)   # quantiles over the sampled paths
 
@@ -273,6 +284,8 @@ class ForecastConfig:
                    f"need temperature > 0 and 0 < top_p ≤ 1, got {self.temperature}, {self.top_p}"),
                   (self.seed >= 0, f"seed must be ≥ 0, got {self.seed}"),
                   (self.max_int >= 1, f"max_int must be ≥ 1 digit, got {self.max_int}"),
+                  (self.ceiling is None or (np.isfinite(self.ceiling) and self.ceiling >= 1),
+                   f"ceiling must be ≥ 1 (a multiple of the context's maximum) or None, got {self.ceiling}"),
                   (all(0 < q < 1 for q in self.quantile_levels),
                    f"quantile_levels must lie in (0, 1), got {self.quantile_levels}")]
         for ok, msg in checks:
@@ -327,10 +340,19 @@ def _parse(codec, text:str, alpha:float, horizon:int, n_vars:int) -> np.ndarray:
     out[:k] = d.values[:k]
     return out
 
+# %% ../nbs/06_forecast.ipynb #7c7d5c49
+def value_caps(context:np.ndarray, # (n, steps, n_vars) scaled contexts
+               ceiling:float|None=3.0, max_int:int=3) -> np.ndarray:
+    "`(n, n_vars)` integer caps in scaled units: `ceiling` × each variable's context maximum, rounded up."
+    if ceiling is None: return np.full((len(context), context.shape[-1]), 10 ** max_int, dtype=np.int64)  # no cap
+    most = 10 ** max_int - 1                                        # the largest integer part max_int digits write
+    return np.clip(np.ceil(ceiling * np.asarray(context, np.float64).max(1)), 1, most).astype(np.int64)
+
 # %% ../nbs/06_forecast.ipynb #103bf20f
 def _batches(order, batch_size): return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
-def _run(model, tokenizer, codec, prompts, alphas, order, n_vars:int, max_new:int, c:ForecastConfig, progress:bool):
+def _run(model, tokenizer, codec, prompts, alphas, caps, order, n_vars:int, max_new:int, c:ForecastConfig,
+         progress:bool):
     """Generate every sequence of `order` in batches: values `(n, samples, horizon, n_vars)`, texts, FLOPs,
     new tokens, seconds."""
     n, horizon = len(prompts), c.horizon
@@ -344,7 +366,9 @@ def _run(model, tokenizer, codec, prompts, alphas, order, n_vars:int, max_new:in
     with tqdm(total=len(order), unit='seq', disable=not progress, desc='forecast') as bar:
         for b in _batches(order, c.batch_size):
             B = len(b)
-            tracker = (StepGrammar(B, horizon, codec.decimals, n_vars, c.max_int, model.device) if ids is not None else
+            tracker = (StepGrammar(B, horizon, codec.decimals, n_vars, c.max_int, model.device,
+                                   torch.as_tensor(caps[b]))
+                       if ids is not None else
                        StepCounter(tokenizer, B, horizon, model.config.vocab_size, end_ids, model.device))
             new, steps_run = generate(model, [prompts[i] for i in b], max_new, tokenizer.pad_token_id, tracker, ids,
                                       c.is_greedy, c.temperature, c.top_p, gen, c.head,
@@ -358,7 +382,8 @@ def _run(model, tokenizer, codec, prompts, alphas, order, n_vars:int, max_new:in
     return values, texts, flops, new_tokens, time.time() - t0
 
 # %% ../nbs/06_forecast.ipynb #411879bb
-def _finish(values, texts, alphas, prompts, context_steps:int, c:ForecastConfig, flops, new_tokens, wall_s) -> Forecast:
+def _finish(values, texts, alphas, caps, prompts, context_steps:int, c:ForecastConfig, flops, new_tokens,
+            wall_s) -> Forecast:
     parsed = (~np.isnan(values).any(-1)).sum(-1)                                  # (n, samples)
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', 'All-NaN slice', RuntimeWarning)  # a step no sample parsed stays NaN
@@ -368,7 +393,7 @@ def _finish(values, texts, alphas, prompts, context_steps:int, c:ForecastConfig,
                     greedy=c.is_greedy)
     return Forecast(values, median, quantiles, c.quantile_levels, parsed, float((parsed == c.horizon).mean()), texts,
                     alphas, context_steps, c.horizon, np.array([len(p) for p in prompts]), new_tokens, flops, wall_s,
-                    settings)
+                    settings, None if caps is None else caps * alphas[:, None])
 
 # %% ../nbs/06_forecast.ipynb #0cf4703d
 def forecast(model, tokenizer, codec:Codec, trajectories:np.ndarray, # (n, steps, n_vars) original units
@@ -392,9 +417,11 @@ def forecast(model, tokenizer, codec:Codec, trajectories:np.ndarray, # (n, steps
                     for b in _batches(order, c.batch_size))
         if not ledger.can_afford(worst):
             raise ValueError(f"forecast may need up to {worst:.3g} FLOPs; the ledger has {ledger.remaining:.3g} left")
-    values, texts, flops, new_tokens, wall_s = _run(model, tokenizer, codec, prompts, alphas, order, n_vars, max_new,
-                                                    c, progress)
-    fc = _finish(values, texts, alphas, prompts, context_steps, c, flops, new_tokens, wall_s)
+    caps = (value_caps(trajectories[:, :context_steps] / alphas[:, None, None], c.ceiling, c.max_int)
+            if c.constrained else None)
+    values, texts, flops, new_tokens, wall_s = _run(model, tokenizer, codec, prompts, alphas, caps, order, n_vars,
+                                                    max_new, c, progress)
+    fc = _finish(values, texts, alphas, caps, prompts, context_steps, c, flops, new_tokens, wall_s)
     if ledger is not None: ledger.add(experiment, 'forecast', flops, n=n, **fc.settings)
     return fc
 

@@ -25,7 +25,10 @@ def test_lvf_eval_writes_metrics_and_figures(tmp_path):
     assert m['model']['name'] == 'tiny' and len(m['data']['sha256']) == 64 and m['codec']['decimals'] == 2
     assert m['parameters']['batch_size'] == 2
     assert sorted(p.name for p in out.parent.iterdir()) == ['tiny.json', 'tiny_error_distributions.png',
-                                                           'tiny_error_vs_horizon.png', 'tiny_forecasts.png']
+                                                           'tiny_error_vs_horizon.png', 'tiny_forecasts.png',
+                                                           'tiny_worst.png']
+    assert all('flagged' in b and b['mae_median'] <= b['mae_worst'] for b in m['baselines'].values())
+    assert m['mae_median'] <= m['mae_worst'] and isinstance(m['flagged'], list)
 
 
 def test_lvf_eval_underscore_spelling_and_to_end(tmp_path):
