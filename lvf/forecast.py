@@ -342,7 +342,8 @@ def _parse(codec, text:str, alpha:float, horizon:int, n_vars:int) -> np.ndarray:
 
 # %% ../nbs/06_forecast.ipynb #7c7d5c49
 def value_caps(context:np.ndarray, # (n, steps, n_vars) scaled contexts
-               ceiling:float|None=3.0, max_int:int=3) -> np.ndarray:
+               ceiling:float|None, # `ForecastConfig.ceiling`: a multiple of the context's maximum (None: no cap)
+               max_int:int=3) -> np.ndarray:
     "`(n, n_vars)` integer caps in scaled units: `ceiling` × each variable's context maximum, rounded up."
     if ceiling is None: return np.full((len(context), context.shape[-1]), 10 ** max_int, dtype=np.int64)  # no cap
     most = 10 ** max_int - 1                                        # the largest integer part max_int digits write
@@ -466,6 +467,8 @@ def write_forecasts(path, fc:Forecast, times:np.ndarray, attrs:dict) -> Path:
     with atomic_write(path) as tmp, h5py.File(tmp, 'w') as f:
         f.create_dataset('forecast', data=fc.median.astype(np.float32), track_times=False)
         f.create_dataset('parsed_steps', data=fc.parsed_steps, track_times=False)
+        if fc.ceiling is not None:  # (n, n_vars) the largest value each forecast could take
+            f.create_dataset('ceiling', data=fc.ceiling.astype(np.float32), track_times=False)
         f.create_dataset('time', data=np.asarray(times, np.float64), track_times=False)
         if fc.values.shape[1] > 1:
             f.create_dataset('samples', data=fc.values.astype(np.float32), track_times=False)
