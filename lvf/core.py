@@ -110,11 +110,15 @@ def cli_errors(tool:str, func, *args, resume_hint:str|None=None, **kwargs):
         print(f"{tool}: error: {msg}" + ('' if bad else ' (LVF_DEBUG=1 shows the traceback)'), file=sys.stderr)
         sys.exit(2 if bad else 1)
 
-def check_output(path, option:str) -> Path:
-    """`path` as a `Path` if the file option `option` names can be written, else a `ValueError` saying why
-    (checked before any work)."""
+def check_output(path, option:str, inputs=()) -> Path:
+    """`path` as a `Path` if the file option `option` names can be written without destroying one of `inputs`
+    (the files the command reads), else a `ValueError` saying why (checked before any work)."""
     path = Path(path)
     if path.is_dir(): raise ValueError(f"{option} {path} is a folder; give a file name")
+    for i in inputs:
+        if i is not None and Path(i).exists() and path.exists() and os.path.samefile(path, i):
+            raise ValueError(f"{option} {path} is the input file {i}; writing there would destroy it: "
+                             "give another file name")
     parent = next((p for p in path.parents if p.exists()), Path('.'))
     if not parent.is_dir(): raise ValueError(f"{option} {path}: {parent} is a file, so no folder can be made there")
     if not os.access(parent, os.W_OK): raise ValueError(f"{option} {path}: {parent} is not writable")

@@ -495,7 +495,7 @@ def run_eval(config:EvalConfig|None=None, # what to evaluate, on which trajector
     t0 = perf_counter()
     e, f = eval_configs(config, forecasting, **options)  # every option, and where the results go, before any work
     if json_path is not None or out is not None:
-        check_output(json_path or Path(out) / 'metrics.json', 'the results file')
+        check_output(json_path or Path(out) / 'metrics.json', 'the results file', inputs=[e.data])
     # an adapter is scored on its own split
     split_seed = (adapter_config(e.adapter).get('train_config') or {}).get('split_seed', 0)
     if e.adapter is not None and e.split in ('train', 'all'):

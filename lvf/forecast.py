@@ -490,7 +490,7 @@ def forecast_file(data, # HDF5 file in the field's format; only the contexts are
     """Forecast `horizon` steps after the first `context_steps` steps of every trajectory in `data`;
     writes `out` if given."""
     c = forecast_config(config, **options)  # every option, and where the result goes, before any work
-    if out is not None: check_output(out, 'out')
+    if out is not None: check_output(out, 'out', inputs=[data])
     trajectories, time = load_h5(data)
     T = trajectories.shape[1]
     context_steps = T if context_steps is None else context_steps

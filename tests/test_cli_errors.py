@@ -11,6 +11,7 @@ DATA = Path(__file__).parents[1] / 'data' / 'lotka_volterra_data.h5'
 def cases(tmp):
     "(tool, arguments, what the error line must say): malformed options (argparse's), values out of range, bad files."
     (tmp / 'cut.h5').write_bytes(DATA.read_bytes()[:DATA.stat().st_size // 2])           # a copy cut short
+    (tmp / 'd.h5').write_bytes(DATA.read_bytes())                                       # a user's data file
     (tmp / 'micro' / 'baseline').mkdir(parents=True)
     (tmp / 'micro' / 'baseline' / 'record.json').write_text('{"name": "baseline", "sta')  # a damaged record
     return [('lvf_data', ['--n', 'many'], "argument --n: invalid int value: 'many'"),
@@ -21,6 +22,8 @@ def cases(tmp):
             ('lvf_eval', ['--model', 'tiny', '--data', tmp / 'cut.h5'], 'cut.h5: damaged HDF5 file'),
             ('lvf_forecast', ['--model', 'tiny', '--data', DATA, '--out', tmp], 'is a folder; give a file name'),
             ('lvf_forecast', ['--model', 'tiny', '--data', DATA, '--out', tmp / 'f.h5', '--horizon', 0], 'horizon must be ≥ 1'),
+            ('lvf_forecast', ['--model', 'tiny', '--data', tmp / 'd.h5', '--out', tmp / 'd.h5'], 'd.h5 is the input file'),
+            ('lvf_eval', ['--model', 'tiny', '--data', tmp / 'd.h5', '--json', tmp / '.' / 'd.h5'], 'would destroy it'),
             ('lvf_study', ['--preset', 'nope'], "unknown preset 'nope'"),
             ('lvf_study', ['--preset', 'micro', '--data', DATA, '--budget', -5], 'study option budget must be a number of FLOPs > 0'),
             ('lvf_study', ['--preset', 'micro', '--data', tmp / 'cut.h5'], 'cut.h5: damaged HDF5 file'),
@@ -37,6 +40,7 @@ def test_every_console_script_reports_bad_input_on_one_line(tmp_path):
         lines = [l for l in r.stderr.splitlines() if l.strip()]
         assert r.returncode == 2, (tool, args, r.returncode, r.stderr[-2000:])
         assert len(lines) == 1 and lines[0].startswith(f'{tool}: error: ') and message in lines[0], (tool, args, r.stderr[-2000:])
+    assert (tmp_path / 'd.h5').read_bytes() == DATA.read_bytes()  # an output named like an input destroyed nothing
 
 
 @pytest.mark.parametrize('tool', ['lvf_data', 'lvf_train', 'lvf_eval', 'lvf_forecast', 'lvf_study', 'lvf_flops', 'lvf_bench', 'lvf_docs'])
