@@ -115,10 +115,9 @@ def check_output(path, option:str, inputs=()) -> Path:
     (the files the command reads), else a `ValueError` saying why (checked before any work)."""
     path = Path(path)
     if path.is_dir(): raise ValueError(f"{option} {path} is a folder; give a file name")
-    for i in inputs:
-        if i is not None and Path(i).exists() and path.exists() and os.path.samefile(path, i):
-            raise ValueError(f"{option} {path} is the input file {i}; writing there would destroy it: "
-                             "give another file name")
+    if path.exists() and (same := [i for i in inputs if Path(i).exists() and os.path.samefile(path, i)]):
+        raise ValueError(f"{option} {path} is the input file {same[0]}; writing there would destroy it: "
+                         "give another file name")
     parent = next((p for p in path.parents if p.exists()), Path('.'))
     if not parent.is_dir(): raise ValueError(f"{option} {path}: {parent} is a file, so no folder can be made there")
     if not os.access(parent, os.W_OK): raise ValueError(f"{option} {path}: {parent} is not writable")
