@@ -15,8 +15,9 @@ from scipy.integrate import solve_ivp
 from .core import atomic_write, cli_errors, file_sha256, run_cli
 
 # %% auto #0
-__all__ = ['PARAM_RANGES', 'DATA_FILE', 'lv_rhs', 'sample_params', 'integrate', 'simulate', 'summarize', 'validate', 'save_h5',
-           'load_h5', 'h5_attrs', 'Split', 'split', 'lvf_data', 'lvf_data_cli']
+__all__ = ['PARAM_RANGES', 'MIX', 'MIX_RANGES', 'DATA_FILE', 'lv_rhs', 'sample_params', 'integrate', 'simulate', 'summarize',
+           'mix_params', 'integrate_mix', 'simulate_mix', 'validate', 'save_h5', 'load_h5', 'h5_attrs', 'Split',
+           'split', 'lvf_data', 'lvf_data_cli']
 
 # %% ../nbs/00_data.ipynb #783667a4
 def lv_rhs(t, z, a, b, d, g, K):
@@ -67,6 +68,67 @@ def summarize(trajectories:np.ndarray) -> dict:
     s['predator_dies'] = float((trajectories[:, -1, 1] < 1e-2).mean())
     return s
 
+# %% ../nbs/00_data.ipynb #394748a7
+MIX = dict(classic=0.27, logistic=0.37, rosenzweig_macarthur=0.31, enriched=0.05)  # each model's share of the runs
+MIX_RANGES = dict(classic_x_star=(0.5, 3.0), logistic_d=(0.05, 0.40),                  # both log-uniform
+                  rm_K=(4.0, 10.0), rm_kappa=(0.3, 0.8), rm_phi=(0.6, 1.1), rm_b=(0.25, 0.5),
+                  enriched_K=(5.0, 8.0), enriched_kappa=(0.25, 0.5), enriched_phi=(0.18, 0.35),
+                  noise_share=(0.95,), sigma=(0.01, 0.04), tau=(3.0, 20.0))              # κ, σ, τ log-uniform
+
+def mix_params(n:int, seed:int=0) -> dict:
+    """Draw `n` parameter sets of the model mix: `model` (an index into `MIX`), a, b, d, g, inv_K, inv_c,
+    sigma, tau, x0, y0; trajectory i's draw does not depend on n."""
+    u = np.random.default_rng(seed).random((n, 13))
+    lerp = lambda col, lo, hi: lo + (hi - lo) * u[:, col]
+    loglerp = lambda col, lo, hi: np.exp(lerp(col, np.log(lo), np.log(hi)))
+    R, M = PARAM_RANGES, MIX_RANGES
+    model = np.minimum(np.searchsorted(np.cumsum(list(MIX.values())), u[:, 0], side='right'), len(MIX) - 1)
+    a, g = lerp(1, *R['a']), lerp(2, *R['g'])
+    saturating, enriched = model >= 2, model == 3
+    K = np.where(enriched, lerp(5, *M['enriched_K']), lerp(5, *M['rm_K']))
+    c = K * np.where(enriched, loglerp(6, *M['enriched_kappa']), loglerp(6, *M['rm_kappa']))
+    x_star = np.where(enriched, lerp(7, *M['enriched_phi']), lerp(7, *M['rm_phi'])) * (K - c) / 2
+    d_lv = np.where(model == 0, g / loglerp(4, *M['classic_x_star']), loglerp(4, *M['logistic_d']))
+    noisy = u[:, 10] < M['noise_share'][0]
+    return dict(model=model, a=a, b=np.where(saturating, lerp(3, *M['rm_b']), lerp(3, *R['b'])),
+                d=np.where(saturating, g * (1 / x_star + 1 / c), d_lv), g=g,
+                inv_K=np.where(saturating, 1 / K, np.where(model == 0, 0.0, lerp(5, *R['inv_K']))),
+                inv_c=np.where(saturating, 1 / c, 0.0), sigma=np.where(noisy, loglerp(11, *M['sigma']), 0.0),
+                tau=loglerp(12, *M['tau']), x0=lerp(8, *R['x0']), y0=lerp(9, *R['x0']))
+
+# %% ../nbs/00_data.ipynb #e76d0fb5
+def _rates(z:np.ndarray, p:dict, xi:np.ndarray) -> np.ndarray:
+    "Per-capita growth rates `(n, 2)` of every model of the mix at log-populations `z` `(n, 2)` and noise `xi` `(n,)`."
+    x, y = np.exp(z[:, 0]), np.exp(z[:, 1])
+    sat = 1 + x * p['inv_c']
+    return np.stack([p['a'] * (1 - x * p['inv_K']) * (1 + p['sigma'] * xi) - p['b'] * y / sat,
+                     p['d'] * x / sat - p['g']], 1)
+
+def integrate_mix(params:dict, time:np.ndarray, seed:int=0, substeps:int=40) -> np.ndarray:
+    "Integrate every trajectory of `params` at `time` (RK4 on log-populations): `(n, steps, 2)` float64, 3 decimals."
+    p, n = params, len(params['a'])
+    # its own stream, drawn at once in trajectory-major order: trajectory i's noise does not depend on n
+    eta = np.random.default_rng([seed, 1]).standard_normal((n, len(time) - 1, substeps))
+    z, xi, out = np.log(np.stack([p['x0'], p['y0']], 1)), np.zeros(n), []
+    for i in range(len(time)):
+        if i:
+            h = (time[i] - time[i - 1]) / substeps
+            rho = np.exp(-h / p['tau'])
+            for s in range(substeps):
+                k1 = _rates(z, p, xi); k2 = _rates(z + h / 2 * k1, p, xi)
+                k3 = _rates(z + h / 2 * k2, p, xi); k4 = _rates(z + h * k3, p, xi)
+                z = np.clip(z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4), -40, 10)
+                xi = rho * xi + np.sqrt(1 - rho ** 2) * eta[:, i - 1, s]  # Ornstein–Uhlenbeck, variance 1
+        out.append(z)
+    return np.round(np.exp(np.stack(out, 1)), 3)
+
+def simulate_mix(n:int=1000, steps:int=100, t_max:float=200.0, seed:int=0) -> tuple[np.ndarray, np.ndarray, dict]:
+    "Simulate `n` trajectories of the model mix: float32 `(n, steps, 2)`, float64 `(steps,)` times, the parameters."
+    if n < 1 or steps < 2 or t_max <= 0 or seed < 0:
+        raise ValueError(f"need n ≥ 1, steps ≥ 2, t_max > 0, seed ≥ 0; got {n=}, {steps=}, {t_max=}, {seed=}")
+    time, params = np.linspace(0.0, t_max, steps), mix_params(n, seed)
+    return integrate_mix(params, time, seed).astype(np.float32), time, params
+
 # %% ../nbs/00_data.ipynb #24769c2a
 def validate(trajectories:np.ndarray, time:np.ndarray, source:str='data') -> None:
     "Raise `ValueError` naming `source` and the problem if the arrays are not a valid Lotka–Volterra dataset."
@@ -88,13 +150,15 @@ def validate(trajectories:np.ndarray, time:np.ndarray, source:str='data') -> Non
                          f"at index {tuple(bad.tolist())}")
 
 # %% ../nbs/00_data.ipynb #99425e14
-def save_h5(path, trajectories:np.ndarray, time:np.ndarray, **attrs) -> Path:
-    "Atomically write `trajectories` and `time` in the field's HDF5 format; `attrs` become file attributes."
+def save_h5(path, trajectories:np.ndarray, time:np.ndarray, params:dict|None=None, **attrs) -> Path:
+    """Atomically write `trajectories` and `time` in the field's HDF5 format; `params` (name → one value per
+    trajectory) go into a group `params`, `attrs` become file attributes."""
     path = Path(path)
     validate(trajectories, time, str(path))
     with atomic_write(path) as tmp, h5py.File(tmp, 'w') as f:
         f.create_dataset('trajectories', data=trajectories.astype(np.float32), track_times=False)
         f.create_dataset('time', data=time.astype(np.float64), track_times=False)
+        for k, v in (params or {}).items(): f.create_dataset(f'params/{k}', data=np.asarray(v), track_times=False)
         for k, v in attrs.items(): f.attrs[k] = v
     return path
 
@@ -147,8 +211,16 @@ def lvf_data(out:str=DATA_FILE, # where to write the HDF5 file
              n:int=1000, # number of trajectories
              steps:int=100, # time points per trajectory
              t_max:float=200.0, # last time point
-             seed:int=0): # random seed: same seed, same bytes
+             seed:int=0, # random seed: same seed, same bytes
+             model:str='logistic'): # 'logistic' (the shipped file) or 'mix' (four models with process noise)
     "Generate the Lotka–Volterra dataset in the field's HDF5 format."
+    if model not in ('logistic', 'mix'): raise ValueError(f"--model must be 'logistic' or 'mix', got {model!r}")
+    if model == 'mix':
+        trajectories, time, params = simulate_mix(n, steps, t_max, seed)
+        path = save_h5(out, trajectories, time, params=params, generator='lvf.data.simulate_mix', seed=seed,
+                       t_max=t_max, models=list(MIX), **{f'mix_{k}': v for k, v in MIX.items()},
+                       **{f'range_{k}': np.array(v) for k, v in MIX_RANGES.items()})
+        return print(f"wrote {path}: {n} trajectories × {steps} steps, sha256 {file_sha256(path)[:16]}…")
     trajectories, time = simulate(n, steps, t_max, seed)
     path = save_h5(out, trajectories, time, generator='lvf.data.simulate', seed=seed, t_max=t_max,
                    d_sampling='log-uniform', **{f'range_{k}': np.array(v) for k, v in PARAM_RANGES.items()})
