@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #c0a00004
 from __future__ import annotations
-import argparse, hashlib, json, os, sys, tempfile, warnings
+import argparse, hashlib, json, math, os, sys, tempfile, warnings
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,8 +12,9 @@ from pathlib import Path
 from fastcore.script import anno_parser
 
 # %% auto #0
-__all__ = ['BAD_INPUT', 'atomic_write', 'file_sha256', 'read_json', 'read_jsonl', 'append_jsonl', 'one_line_errors', 'run_cli',
-           'cli_errors', 'check_output', 'FolderLocked', 'folder_lock', 'config_parser', 'split_options']
+__all__ = ['BAD_INPUT', 'atomic_write', 'file_sha256', 'read_json', 'read_jsonl', 'append_jsonl', 'finite_float',
+           'one_line_errors', 'run_cli', 'cli_errors', 'check_output', 'FolderLocked', 'folder_lock', 'config_parser',
+           'split_options']
 
 # %% ../nbs/00_core.ipynb #35e370e2
 @contextmanager
@@ -81,17 +82,28 @@ def _underscore_option(arg:str) -> str:
     name, eq, value = arg[2:].partition('=')
     return '--' + name.replace('-', '_') + eq + value
 
+def finite_float(s:str) -> float:
+    "A number option's value: a float, refused (as argparse refuses `abc`) if it is `inf`, `nan` or overflows."
+    try: x = float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"invalid float value: {s!r}") from None
+    if not math.isfinite(x): raise argparse.ArgumentTypeError(f"{s!r} is not a finite number")
+    return x
+
 def one_line_errors(parser:argparse.ArgumentParser) -> argparse.ArgumentParser:
-    "`parser`, reporting a malformed option as one line `prog: error: …` (exit 2) instead of argparse's usage block."
+    """`parser`, reporting a malformed option as one line `prog: error: …` (exit 2) instead of argparse's usage block,
+    and taking only whole option names (no abbreviations)."""
     def error(message):
         print(f"{parser.prog}: error: {message} (--help lists the options)", file=sys.stderr); sys.exit(2)
-    parser.error = error
+    parser.error, parser.allow_abbrev = error, False
     return parser
 
 def run_cli(func, argv=None):
     "Call `func` with options parsed from `argv` (default: `sys.argv[1:]`); `--a-b` means `--a_b`."
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = vars(one_line_errors(anno_parser(func)).parse_args([_underscore_option(a) for a in argv]))
+    parser = one_line_errors(anno_parser(func))
+    for action in parser._actions:
+        if action.type is float: action.type = finite_float
+    args = vars(parser.parse_args([_underscore_option(a) for a in argv]))
     return func(**{k: v for k, v in args.items() if k not in ('pdb', 'xtra')})  # options fastcore adds for itself
 
 # %% ../nbs/00_core.ipynb #0c0e0002
@@ -130,9 +142,11 @@ class FolderLocked(RuntimeError):
 @contextmanager
 def folder_lock(folder, what:str='study'):
     """Hold an exclusive lock on `folder/.lock` (creating `folder`) while the block runs;
-    raise `FolderLocked` if another process holds it."""
+    raise `FolderLocked` if another process holds it. A folder made here is removed again if the block fails
+    having written nothing into it (a refused command leaves no folder behind)."""
     import fcntl, socket, time  # here: notebooks name their arrays `time`
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(folder); made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
     f = open(folder / '.lock', 'a+', encoding='utf-8')
     try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -145,6 +159,9 @@ def folder_lock(folder, what:str='study'):
         f.write(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         f.flush()
         yield folder
+    except BaseException:
+        if made and os.listdir(folder) == ['.lock']: os.remove(folder / '.lock'); folder.rmdir()
+        raise
     finally: f.close()  # closing releases the lock (and so does the process's death)
 
 
@@ -157,7 +174,7 @@ def _arg_type(anno):
     base = anno.replace(' ', '').replace('|None', '').replace('None|', '')
     if base == 'bool': return 'bool'
     if base == 'tuple': return lambda s: tuple(s.replace(',', ' ').split())
-    return {'str': str, 'int': int, 'float': float}[base]
+    return {'str': str, 'int': int, 'float': finite_float}[base]
 
 class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
     "Each option's default after its help, unless the help already says what the default is."

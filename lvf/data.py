@@ -180,6 +180,9 @@ def load_h5(path) -> tuple[np.ndarray, np.ndarray]:
                          "copy it again, or regenerate it with lvf_data") from None
     trajectories, time = np.asarray(trajectories), np.asarray(time)
     validate(trajectories, time, str(path))
+    if (big := float(np.abs(trajectories).max(initial=0))) > np.finfo(np.float32).max:  # float32 would make it inf
+        raise ValueError(f"{path}: 'trajectories' holds values beyond float32's range (largest |value| {big:.3g}); "
+                         "lvf computes in float32: rescale the populations")
     return trajectories.astype(np.float32), time.astype(np.float64)
 
 # %% ../nbs/00_data.ipynb #b00e8dd6

@@ -4,20 +4,21 @@
 
 # %% ../nbs/08_study.ipynb #115486e1
 from __future__ import annotations
-import copy, itertools, json, math, os, re, socket, time, traceback
+import copy, itertools, json, math, os, re, socket, sys, time, traceback
 from pathlib import Path
 
 import lvf
 from .data import DATA_FILE, load_h5, split
-from .core import atomic_write, cli_errors, folder_lock, read_json, run_cli
+from .core import atomic_write, cli_errors, file_sha256, folder_lock, read_json, run_cli
 from .flops import BUDGET, FlopLedger, flops_forward, flops_generate, flops_train_step, load_arch
 from .model import library_versions, load_model
 from .tokenizer import HEAD_SIZE, step_tokens
 
 # %% auto #0
-__all__ = ['PRESETS', 'FATAL_ERRORS', 'read_record', 'write_record', 'experiments_dir', 'StudyStopped', 'run_error', 'error_line',
-           'local_node', 'execute_run', 'estimate_flops', 'finetune_params', 'best', 'has_choice', 'baseline_splits',
-           'check_study', 'Study', 'md_table', 'lvf_study', 'lvf_study_cli', 'load_runs', 'run_rows']
+__all__ = ['PRESETS', 'FATAL_ERRORS', 'STUDY_RESUMABLE', 'read_record', 'write_record', 'experiments_dir', 'StudyStopped',
+           'run_error', 'error_line', 'local_node', 'execute_run', 'estimate_flops', 'finetune_params', 'best',
+           'has_choice', 'baseline_splits', 'check_study', 'Study', 'study_changes', 'md_table', 'lvf_study',
+           'lvf_study_cli', 'load_runs', 'run_rows']
 
 # %% ../nbs/08_study.ipynb #714ebed7
 PRESETS = {
@@ -230,9 +231,9 @@ class Study:
         self.data, self.log = str(Path(data).resolve()), log
         # every option, and the data against them, before any folder is made
         check_study(self.p, load_h5(data)[0], data)
+        self.arch, self.records, self.last_error, self.preset = load_arch(self.p['model']), {}, None, preset
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ledger = FlopLedger(self.dir / 'flops.jsonl', budget=self.p['budget'])
-        self.arch, self.records, self.last_error, self.preset = load_arch(self.p['model']), {}, None, preset
         # executor None: runs execute here, one by one; reserved: FLOPs held by dispatched runs
         self.executor, self.reserved = executor, {}
 
@@ -344,11 +345,36 @@ Study.estimate = _study_estimate
 
 
 # %% ../nbs/08_study.ipynb #6f45dfef
+# what may differ when a study is run again: its budget (a larger one runs what a smaller one skipped)
+STUDY_RESUMABLE = ('budget',)
+
+def study_changes(saved:dict, now:dict) -> list[str]:
+    """How the study manifest `now` (preset, params, data and its SHA-256) differs from the `saved` `study.json`,
+    as 'name: old → new', ignoring `STUDY_RESUMABLE`; data is compared by content where both have a hash."""
+    now = json.loads(json.dumps(now))  # tuples become lists, as in the saved JSON
+    changes = [f"preset: {saved.get('preset')!r} → {now['preset']!r}"] if saved.get('preset') != now['preset'] else []
+    old_p = saved.get('params', {})
+    changes += [f"{k}: {old_p.get(k)!r} → {v!r}" for k, v in now['params'].items()
+                if k not in STUDY_RESUMABLE and old_p.get(k) != v]
+    if saved.get('data_sha256') and saved['data_sha256'] != now['data_sha256']:
+        changes.append(f"data: {saved.get('data')} (sha256 {saved['data_sha256'][:12]}…) → {now['data']} "
+                       f"(sha256 {now['data_sha256'][:12]}…)")
+    elif not saved.get('data_sha256') and saved.get('data') != now['data']:
+        changes.append(f"data: {saved.get('data')} → {now['data']}")
+    return changes
+
 def _study_plan(self:Study) -> dict:
-    "Run the plan, holding the study folder's lock: a second study on the same folder stops at once (`FolderLocked`)."
+    """Run the plan, holding the study folder's lock: a second study on the same folder stops at once (`FolderLocked`);
+    a study folder run again with other inputs is refused before any run (its runs would be relabelled)."""
     with folder_lock(self.dir, 'study'):
-        with atomic_write(self.dir / 'study.json') as tmp:
-            tmp.write_text(json.dumps(dict(preset=self.preset, params=self.p, data=self.data), indent=1))
+        manifest = dict(preset=self.preset, params=self.p, data=self.data, data_sha256=file_sha256(self.data))
+        if (self.dir / 'study.json').exists():
+            saved = read_json(self.dir / 'study.json', fix=f"delete {self.dir} to start the study again")
+            if changes := study_changes(saved, manifest):
+                raise ValueError(f"{self.dir} holds a study started with other inputs ({'; '.join(changes)}); its "
+                                 "runs and report would be relabelled: run it again with those, or give another "
+                                 "--name or --out")
+        with atomic_write(self.dir / 'study.json') as tmp: tmp.write_text(json.dumps(manifest, indent=1))
         if self.executor is not None: self.executor.prepare(self)  # e.g. every Ray node can write the study folder
         return self._steps()
 Study.plan = _study_plan
@@ -438,6 +464,13 @@ def lvf_study(preset:str='quick', # micro (tests), smoke (minutes), quick (CPU �
     if failed:
         raise SystemExit(f"lvf_study: error: failed runs: {failed} "
                          "(see their notebook.ipynb; start the study again to retry them)")
+    if skipped := [k for k, v in summary['records'].items() if v == 'skipped']:
+        if not any(v == 'finished' for k, v in summary['records'].items() if k != 'report'):
+            raise ValueError(f"the budget {study.p['budget']:.3g} FLOPs pays for no run "
+                             f"(skipped: {', '.join(skipped)}); give a larger --budget and start the study again: "
+                             "nothing was run")
+        print(f"lvf_study: {len(skipped)} run(s) skipped for the budget: {', '.join(skipped)} "
+              "(a larger --budget runs them)", file=sys.stderr)
     return summary
 
 def lvf_study_cli():

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb #de489508
 from __future__ import annotations
-import inspect, json, math, shutil, time
+import inspect, json, math, os, shutil, time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,9 +22,9 @@ from .model import head_logits, library_versions, load_model
 from .tokenizer import Codec, encode_steps, head_ids, token_windows, tokenize_steps
 
 # %% auto #0
-__all__ = ['RESUMABLE_CHANGES', 'TrainConfig', 'make_config', 'make_windows', 'collate', 'batch_indices', 'lr_factor',
-           'warmup_steps', 'save_checkpoint', 'index_in', 'lm_nll', 'eval_loss', 'TrainingDiverged', 'config_changes',
-           'train', 'lvf_train', 'lvf_train_cli']
+__all__ = ['RESUMABLE_CHANGES', 'RUN_FILES', 'TrainConfig', 'make_config', 'make_windows', 'collate', 'batch_indices',
+           'lr_factor', 'warmup_steps', 'save_checkpoint', 'index_in', 'lm_nll', 'eval_loss', 'TrainingDiverged',
+           'config_changes', 'train', 'lvf_train', 'lvf_train_cli']
 
 # %% ../nbs/05_train.ipynb #fd036beb
 @dataclass
@@ -92,6 +92,9 @@ class TrainConfig:
              f"got {c.eval_every}, {c.checkpoint_every}, {c.eval_windows}"),
             (min(c.seed, c.split_seed) >= 0, f"seed and split_seed must be ≥ 0, got {c.seed}, {c.split_seed}"),
             (c.dtype in (None, 'float32', 'bfloat16'), f"dtype must be 'float32' or 'bfloat16', got {c.dtype!r}"),
+            (c.dtype or os.environ.get('LVF_DTYPE', 'float32') in ('float32', 'fp32', 'bfloat16', 'bf16'),
+             f"LVF_DTYPE={os.environ.get('LVF_DTYPE')!r}: training runs in 'float32' or 'bfloat16' "
+             "(float16 overflows without loss scaling); unset it or pass dtype"),
             (c.device is None or not c.device.startswith('cuda') or torch.cuda.is_available(),
              f"device {c.device!r} was asked for, but torch finds no CUDA GPU here")]
         for ok, msg in checks:
@@ -289,6 +292,9 @@ def _finish(c:TrainConfig, r:_Run, stopped:str, state:dict, evaluate) -> dict:
     elif 'val_loss' not in metrics[-1]:  # stopped early: one last validation (the budget check reserved it)
         metrics[-1]['val_loss'] = evaluate(done); _truncate_jsonl(out / 'metrics.jsonl', lambda r: r['step'] < done)
         append_jsonl(out / 'metrics.jsonl', metrics[-1])
+    if stopped.startswith('budget') and done:  # a larger budget may resume it (a budget is a resumable change)
+        save_checkpoint(out / 'checkpoint.pt', done, model, r.opt, r.sched, config=config,
+                        **{k: v for k, v in state.items() if k != 'step'})
     if not diverged:  # the adapter records what it was trained on, and what not
         fractions = list(inspect.signature(split).parameters['fractions'].default)
         save_adapter(model, out / 'adapter', r.info,
@@ -368,6 +374,36 @@ def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
                         flops=f"{state['flops']:.2e}")
     return _finish(c, r, stopped, state, evaluate)
 
+# %% ../nbs/05_train.ipynb #c7e1f0a1
+# what `train` writes into its folder; a folder holding a run's files without its config.json is not a run's
+RUN_FILES = ('config.json', 'checkpoint.pt', 'metrics.jsonl', 'flops.jsonl', 'summary.json', 'adapter', 'loss.png')
+
+def _read_checkpoint(path) -> dict:
+    try: return torch.load(path, weights_only=False)
+    except Exception as e:
+        raise ValueError(f"{path} cannot be read ({type(e).__name__}: {e}): it is damaged; delete it "
+                         "to resume from the start, or start the run again with overwrite=True") from None
+
+def _check_run_folder(out:Path, resume:bool, overwrite:bool) -> None:
+    """Refuse (`ValueError`) to start in `out` where that would destroy something: a finished or unfinished run
+    (unless `overwrite`), files no training run wrote (ever), a finished run `resume` cannot continue."""
+    summary = read_json(out / 'summary.json') if (out / 'summary.json').exists() else None
+    ours = (out / 'config.json').exists() or (out / 'checkpoint.pt').exists()
+    if not ours and (found := [n for n in RUN_FILES if (out / n).exists()]):
+        raise ValueError(f"{out} holds {', '.join(found)} but no training run's config.json: they belong to something "
+                         "else (a study's FLOP ledger?) and a run would delete them; choose another out")
+    what = summary and (f"a run that {summary['stopped']}" if summary['stopped'].startswith('diverged')
+                        else f"a finished run ({summary['steps']} steps, {summary['stopped']})")
+    if summary and not resume and not overwrite:
+        raise ValueError(f"{out} holds {what}; choose another out, or pass overwrite=True (--overwrite) to replace it")
+    if summary and resume and not (out / 'checkpoint.pt').exists():
+        raise ValueError(f"cannot resume {out}: it holds {what} and no checkpoint to continue from; "
+                         "choose another out, or pass overwrite=True (--overwrite) to replace it")
+    if not resume and not overwrite and ((out / 'checkpoint.pt').exists() or (out / 'metrics.jsonl').exists()):
+        raise ValueError(f"{out} holds an unfinished run: pass resume=True (--resume) to continue it, "
+                         "or overwrite=True (--overwrite) to delete it and start again")
+
+
 # %% ../nbs/05_train.ipynb #4073404c
 def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> dict:
     "Fine-tune LoRA adapters per `TrainConfig(**kw)`; writes adapter, logs and figures to `out`; returns the summary."
@@ -376,15 +412,13 @@ def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> 
     ckpt_path, metrics_path, ledger_path = out / 'checkpoint.pt', out / 'metrics.jsonl', out / 'flops.jsonl'
     if out.exists() and not out.is_dir(): raise ValueError(f"out {out} is a file; give a folder")
     with folder_lock(out, 'training run'):  # one writer per run folder
-        if (out / 'summary.json').exists() and not resume and not overwrite:
-            raise ValueError(f"{out} holds a finished run; choose another out, "
-                             "or pass overwrite=True (--overwrite) to replace it")
-        if not resume and not overwrite and (ckpt_path.exists() or metrics_path.exists()):
-            raise ValueError(f"{out} holds an unfinished run: pass resume=True (--resume) to continue it, "
-                             "or overwrite=True (--overwrite) to delete it and start again")
+        _check_run_folder(out, resume, overwrite)
         # compared before anything is written: a refused resume changes nothing
         if resume and (out / 'config.json').exists():
             saved = read_json(out / 'config.json', fix='start the run again with overwrite=True')
+        elif resume and ckpt_path.exists():  # config.json lost: the checkpoint carries the config too
+            saved = _read_checkpoint(ckpt_path)['config']
+        if saved:
             if changes := config_changes(saved, c):
                 raise ValueError(f"cannot resume {out} with other options ({'; '.join(changes)}): "
                                  "resume with the options it was started with, or start a new run in another out")
@@ -403,19 +437,20 @@ def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> 
         ids = torch.tensor(head_ids(tok), device=device) if c.head == 'alphabet' else None
         bf16 = next(p for p in model.parameters() if not p.requires_grad).dtype == torch.bfloat16
         autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+        val_cost = _eval_flops(c, info['architecture'], val_w, None if ids is None else len(ids))
+        if not (resume and ckpt_path.exists()) and val_cost > c.budget:  # refused before config.json is written
+            raise ValueError(f"budget {c.budget:.3g} FLOPs is too small for even one validation ({val_cost:.3g})")
         config = dict(asdict(c), targets=list(c.targets), n_trainable=n_trainable, model_info=info,
                       data_sha256=data_sha, codec=codec.to_dict(), n_train_windows=len(train_w),
                       n_val_windows=len(val_w), versions=library_versions())
         with atomic_write(out / 'config.json') as tmp: tmp.write_text(json.dumps(config, indent=1, default=str))
         state = dict(step=0, flops=0.0, tokens=0, wall_s=0.0)
         if resume and ckpt_path.exists():
-            try: ck = torch.load(ckpt_path, weights_only=False)
-            except Exception as e:
-                raise ValueError(f"{ckpt_path} cannot be read ({type(e).__name__}: {e}): it is damaged; delete it "
-                                 "to resume from the start, or start the run again with overwrite=True") from None
+            ck = _read_checkpoint(ckpt_path)
             set_lora_state(model, ck['lora']); opt.load_state_dict(ck['opt']); sched.load_state_dict(ck['sched'])
             state = {k: ck[k] for k in state}
             for p in (metrics_path, ledger_path): _truncate_jsonl(p, lambda r: r.get('step', 0) <= state['step'])
+            (out / 'summary.json').unlink(missing_ok=True)  # a budget-stopped run goes on: its summary is not the last
         else:  # a fresh start (overwrite=True, or nothing to resume):
             # nothing of an earlier run may be mistaken for this one's
             for p in (metrics_path, ledger_path, ckpt_path, out / 'summary.json'): p.unlink(missing_ok=True)

@@ -36,10 +36,22 @@ def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path):
     assert any(r['attempts'] == 2 for k, r in final.items() if k.startswith('grid_'))            # the interrupted run was retried
     assert (tmp_path / 'micro' / 'report' / 'report.md').exists()
 
+    # run again with other data or another model: refused before any run, nothing relabelled
+    report = (tmp_path / 'micro' / 'report' / 'report.md').read_bytes()
+    other = tmp_path / 'other.h5'
+    subprocess.run([str(BIN / 'lvf_data'), '--out', str(other), '--n', '64', '--seed', '1'], check=True, capture_output=True)
+    for args, change in [(['--data', other], 'data: '), (['--model', 'embedded'], "model: 'tiny' → 'embedded'")]:
+        cmd = [str(BIN / 'lvf_study'), '--preset', 'micro', '--out', str(tmp_path), '--data', str(DATA), *map(str, args)]
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert r.returncode == 2 and 'holds a study started with other inputs' in r.stderr and change in r.stderr, r.stderr
+    assert (tmp_path / 'micro' / 'report' / 'report.md').read_bytes() == report
+    assert records(tmp_path / 'micro') == final
+
 
 def test_study_refuses_to_exceed_a_tiny_budget(tmp_path):
     proc = study(tmp_path, '--budget', '1e6'); out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, out
+    assert proc.returncode == 2, out   # nothing was run: not a success
+    assert out.rstrip().splitlines()[-1].startswith('lvf_study: error: the budget 1e+06 FLOPs pays for no run (skipped: baseline'), out
     recs = records(tmp_path / 'micro')
     assert recs['baseline']['status'] == 'skipped' and recs['baseline']['reason'] == 'budget'
     ledger = [json.loads(l) for l in (tmp_path / 'micro' / 'flops.jsonl').read_text().splitlines()] if (tmp_path / 'micro' / 'flops.jsonl').exists() else []

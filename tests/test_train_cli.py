@@ -32,11 +32,16 @@ def test_bad_options_are_one_line_usage_errors_before_any_write(tmp_path):
 
 
 def test_divergence_exits_nonzero_and_says_so(tmp_path):
-    out = tmp_path / 'inf'
-    line = one_line_error(lvf_train(*TINY, '--steps', 4, '--lr', 'inf', '--out', out), 1)
-    assert 'TrainingDiverged' in line and 'diverged: loss is nan at step 2' in line and 'no checkpoint was written' in line, line
+    for bad in ('inf', 'nan', '1e999'):  # a non-finite option is refused before any work
+        line = one_line_error(lvf_train(*TINY, '--steps', 4, f'--lr={bad}', '--out', tmp_path / bad), 2)
+        assert f"argument --lr: '{bad}' is not a finite number" in line and not (tmp_path / bad).exists(), line
+    out = tmp_path / 'huge'
+    line = one_line_error(lvf_train(*TINY, '--steps', 4, '--alpha', '1e38', '--out', out), 1)  # finite, but B·A·α/r overflows
+    assert 'TrainingDiverged' in line and 'diverged: ' in line and 'no checkpoint was written' in line, line
     summary = json.loads((out / 'summary.json').read_text(), parse_constant=lambda c: 1 / 0)  # strict JSON
     assert summary['stopped'].startswith('diverged') and not (out / 'adapter').exists()
+    line = one_line_error(lvf_train(*TINY, '--steps', 4, '--alpha', '1e38', '--out', out), 2)  # not called finished
+    assert f"{out} holds a run that diverged: " in line, line
 
 
 def test_resume_with_changed_options_refuses_before_writing(tmp_path):
