@@ -4,29 +4,28 @@
 
 # %% ../nbs/07_evaluate.ipynb #04ba930e
 from __future__ import annotations
-import json
+import hashlib, json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from time import perf_counter
 
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy.optimize import least_squares
 
-from .data import DATA_FILE, load_h5, lv_rhs, split
+from .data import DATA_FILE, ar_fit, ar_forecast, fit_lv, load_h5, lv_solve, split
 from .core import atomic_write, check_output, cli_errors, config_parser, file_sha256, split_options
 from .forecast import (Forecast, ForecastConfig, adapter_codec, adapter_config, forecast, forecast_config,
                           load_forecaster)
-from .model import library_versions
+from .model import cache_dir, library_versions
 from .tokenizer import Codec
 
 # %% auto #0
-__all__ = ['VARS', 'CLASSICAL', 'LV_BOUNDS', 'BASELINES', 'STYLES', 'COLORS', 'FIGURES', 'point_metrics', 'metrics',
+__all__ = ['VARS', 'CLASSICAL', 'MLP_WINDOW', 'MLP_STEPS', 'BASELINES', 'STYLES', 'COLORS', 'FIGURES', 'point_metrics', 'metrics',
            'fill_forward', 'crps', 'coverage', 'paired_bootstrap', 'skill_score', 'persistence', 'plausible_max',
-           'flagged', 'linear_ar', 'classical', 'lv_solve', 'lv_guess', 'fit_lv', 'physics', 'Predictions',
-           'run_baselines', 'check_protocol', 'predict', 'score', 'metrics_table', 'complete_baselines',
-           'plot_forecasts', 'plot_error_vs_horizon', 'plot_error_distributions', 'plot_worst', 'write_results',
-           'evaluate', 'EvalConfig', 'eval_configs', 'run_eval', 'eval_command', 'lvf_eval']
+           'flagged', 'linear_ar', 'classical', 'physics', 'residual_summary', 'mlp', 'Predictions', 'run_baselines',
+           'check_protocol', 'predict', 'score', 'metrics_table', 'complete_baselines', 'plot_forecasts',
+           'plot_error_vs_horizon', 'plot_error_distributions', 'plot_worst', 'write_results', 'evaluate', 'EvalConfig',
+           'eval_configs', 'run_eval', 'eval_command', 'lvf_eval']
 
 # %% ../nbs/07_evaluate.ipynb #e09faa2d
 VARS = ('prey', 'predator')
@@ -104,29 +103,13 @@ def flagged(pred:np.ndarray, context:np.ndarray) -> list[int]:
     top = plausible_max(context)[:, None]                                      # (n, 1, v)
     return np.flatnonzero(((pred >= top) | (pred < 0) | ~np.isfinite(pred)).any((1, 2))).tolist()
 
-# %% ../nbs/07_evaluate.ipynb #708b56ad
-def _ar_fit(z:np.ndarray, p:int) -> tuple[np.ndarray, float]:
-    "Least-squares `z_t = c + Σ A_k z_{t-k}` on `z` `(C, v)`: the weights `(1 + p·v, v)` and the spectral radius."
-    C, v = z.shape
-    X = np.concatenate([np.ones((C - p, 1))] + [z[p - k:C - k] for k in range(1, p + 1)], 1)  # (C-p, 1 + p·v)
-    W = np.linalg.lstsq(X, z[p:], rcond=None)[0]                                             # (1 + p·v, v)
-    companion = np.eye(p * v, k=-v)                                                          # (p·v, p·v)
-    companion[:v] = W[1:].T                                                                  # [A_1 … A_p]
-    return W, float(np.abs(np.linalg.eigvals(companion)).max())
-
-def _ar_one(z:np.ndarray, horizon:int, p:int) -> np.ndarray:
-    "Fit an AR(`p`) to `z` `(C, v)` and iterate it `horizon` steps."
-    W, hist = _ar_fit(z, p)[0], list(z[-p:])
-    for _ in range(horizon): hist.append(np.concatenate([[1.0], *hist[:-p - 1:-1]]) @ W)
-    return np.array(hist[p:])
-
 # %% ../nbs/07_evaluate.ipynb #29ecde11
 def _ar_sane(z:np.ndarray, horizon:int, p:int, back, top:np.ndarray, last:np.ndarray,
              max_radius:float=1.01) -> np.ndarray:
     "Forecast `(horizon, v)` of the highest order ≤ `p` whose fit is stable and stays in `[0, top]`, else persistence."
     while p >= 1:
-        if len(z) > 2 * p + 1 and _ar_fit(z, p)[1] <= max_radius:
-            with np.errstate(over='ignore', invalid='ignore'): f = back(_ar_one(z, horizon, p))
+        if len(z) > 2 * p + 1 and ar_fit(z, p)[1] <= max_radius:
+            with np.errstate(over='ignore', invalid='ignore'): f = back(ar_forecast(z, horizon, p))
             if np.isfinite(f).all() and (f > -1e-9).all() and (f < top).all(): return np.maximum(f, 0)
         p //= 2
     return np.repeat(np.asarray(last, np.float64)[None], horizon, 0)
@@ -162,75 +145,97 @@ def classical(context:np.ndarray, horizon:int, method:str='arima') -> np.ndarray
     return np.clip(np.nan_to_num(f.transpose(0, 2, 1), nan=0.0, posinf=0.0), 0, top)
 
 
-# %% ../nbs/07_evaluate.ipynb #5e998c53
-LV_BOUNDS = (np.array([1e-3, 1e-3, 1e-3, 1e-3, 0.0, 1e-6, 1e-6]),   # a, b, d, g, 1/K, x0, y0
-             np.array([5.0, 5.0, 5.0, 5.0, 5.0, 1e3, 1e3]))
-
-def lv_solve(theta:np.ndarray, t:np.ndarray, substeps:int=4) -> np.ndarray:
-    "Integrate logistic LV for each parameter set `theta` `(k, 7)` at times `t`: `(k, len(t), 2)` (RK4)."
-    a, b, d, g, inv_K, x0, y0 = np.asarray(theta, np.float64).T
-    K = np.divide(1.0, inv_K, out=np.full_like(inv_K, np.inf), where=inv_K > 0)
-    f = lambda z: np.array(lv_rhs(0, z, a, b, d, g, K))                        # z: (2, k)
-    z, out = np.stack([x0, y0]), []
-    for i in range(len(t)):
-        if i: 
-            h = (t[i] - t[i - 1]) / substeps
-            for _ in range(substeps):
-                k1 = f(z); k2 = f(z + h / 2 * k1); k3 = f(z + h / 2 * k2); k4 = f(z + h * k3)
-                z = np.clip(z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4), 0, 1e4)  # a wild θ must not overflow
-        out.append(z)
-    return np.stack(out).transpose(2, 0, 1)
-
-# %% ../nbs/07_evaluate.ipynb #0371d4c1
-def lv_guess(context:np.ndarray, t:np.ndarray) -> np.ndarray:
-    "Starting θ for one trajectory by gradient matching: linear regressions on finite-difference derivatives."
-    x, y = np.maximum(context[:, 0], 1e-9), np.maximum(context[:, 1], 1e-9)
-    dx, dy = np.gradient(x, t), np.gradient(y, t)
-    c = np.linalg.lstsq(np.stack([np.ones_like(x), x, y], 1), dx / x, rcond=None)[0]   # a, -a/K, -b
-    e = np.linalg.lstsq(np.stack([x, np.ones_like(x)], 1), dy / y, rcond=None)[0]      # d, -g
-    theta = np.array([c[0], -c[2], e[0], -e[1], -c[1] / c[0] if c[0] > 0 else 0.0, x[0], y[0]])
-    lo, hi = LV_BOUNDS
-    return np.clip(theta, lo + 1e-9, hi - 1e-9)
-
-# %% ../nbs/07_evaluate.ipynb #1336878c
-def _lv_jac(theta, t, scale):
-    "Finite-difference Jacobian of the scaled residuals: one vectorised integration of θ and its 7 nudges."
-    lo, hi = LV_BOUNDS
-    h = 1e-6 * np.maximum(np.abs(theta), 1e-3)
-    h = np.where(theta + h > hi, -h, h)                                          # stay inside the bounds
-    S = lv_solve(np.vstack([theta, theta + np.diag(h)]), t)                      # (8, C, 2)
-    return ((S[1:] - S[0]) / h[:, None, None] / scale).reshape(7, -1).T          # (C·2, 7)
-
-def fit_lv(context:np.ndarray, t:np.ndarray, restarts:int=3, seed:int=0, tol:float=1e-3) -> tuple[np.ndarray, float]:
-    """Fit θ to one trajectory's `context` `(C, 2)` at times `t`; returns θ and the RMS residual
-    (relative to each variable's mean)."""
-    scale = np.maximum(np.abs(context).mean(0), 1e-6)
-    res = lambda th: ((lv_solve(th[None], t)[0] - context) / scale).ravel()
-    rng, lo, hi = np.random.default_rng(seed), *LV_BOUNDS
-    starts = [lv_guess(context, t)] + [np.concatenate([np.exp(rng.uniform(np.log(0.03), 0, 4)), [rng.uniform(0, 0.3)],
-                                                       context[0] * rng.uniform(0.9, 1.1, 2)]) for _ in range(restarts)]
-    best = None
-    for s in starts:
-        r = least_squares(res, np.clip(s, lo + 1e-9, hi - 1e-9), jac=lambda th: _lv_jac(th, t, scale),
-                          bounds=LV_BOUNDS, x_scale='jac', max_nfev=100)
-        if best is None or r.cost < best.cost: best = r
-        if np.sqrt(2 * best.cost / best.fun.size) < tol: break                  # good enough: no restarts needed
-    return best.x, float(np.sqrt(2 * best.cost / best.fun.size))
-
 # %% ../nbs/07_evaluate.ipynb #f6ef144e
-def physics(context:np.ndarray, time:np.ndarray, horizon:int, restarts:int=3, seed:int=0) -> np.ndarray:
+def physics(context:np.ndarray, time:np.ndarray, horizon:int, restarts:int=3, seed:int=0,
+            residuals:bool=False) -> np.ndarray|tuple[np.ndarray, np.ndarray]:
     """Forecast `(n, horizon, 2)` by fitting logistic Lotka–Volterra to each `context` `(n, C, 2)`;
-    `time` covers context and horizon."""
+    `time` covers context and horizon. With `residuals`, also each fit's relative RMS residual `(n,)`."""
     context = np.asarray(context, np.float64)
     C = context.shape[1]
     if len(time) < C + horizon:
         raise ValueError(f"time has {len(time)} points; the physics baseline needs {C} + {horizon}")
     t = np.asarray(time[:C + horizon], np.float64)
-    thetas = [fit_lv(c, t[:C], restarts, seed)[0] for c in context]
-    return lv_solve(np.array(thetas), t)[:, C:]
+    fits = [fit_lv(c, t[:C], restarts, seed) for c in context]
+    f = lv_solve(np.array([theta for theta, _ in fits]), t)[:, C:]
+    return (f, np.array([rms for _, rms in fits])) if residuals else f
+
+def residual_summary(rms:np.ndarray) -> dict:
+    "The physics fit's context residuals `(n,)` in brief: median, 90% quantile, share above 1%."
+    return dict(median=float(np.median(rms)), p90=float(np.quantile(rms, 0.9)), above_1pct=float((rms > 0.01).mean()))
+
+# %% ../nbs/07_evaluate.ipynb #a95e21b2
+MLP_WINDOW = 48   # the last context steps the network reads (all of a shorter context)
+MLP_STEPS = 6000  # Adam steps of 256 windows each (about 15 s on 2 CPU cores)
+_MLP_CACHE = {}   # key → trained network, in memory; on disk in `cache_dir() / 'mlp'`
+
+def _mlp_io(windows:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Features `(m, W·v + v)` of windows `(m, W, v)`: log-populations relative to the last step, and that step's
+    log level; and the last step's log-populations `(m, 1, v)`."""
+    z = np.log(np.asarray(windows, np.float64) + 1e-3)
+    last = z[:, -1:]
+    return np.concatenate([(z - last).reshape(len(z), -1), last.reshape(len(z), -1)], 1).astype(np.float32), last
+
+def _mlp_net(n_in:int, n_out:int):
+    import torch
+    return torch.nn.Sequential(torch.nn.Linear(n_in, 128), torch.nn.GELU(), torch.nn.Linear(128, 128), torch.nn.GELU(),
+                               torch.nn.Linear(128, n_out))
+
+def _mlp_train(train:np.ndarray, window:int, horizon:int, seed:int=0):
+    "A 2-layer MLP mapping a window's features to the next `horizon` log-populations (relative to the last)."
+    import torch
+    _, steps, v = train.shape
+    starts = np.arange(steps - window - horizon + 1)
+    if not len(starts): raise ValueError(f"the mlp baseline needs training trajectories of ≥ {window + horizon} steps")
+    w = np.stack([train[:, s:s + window + horizon] for s in starts], 1).reshape(-1, window + horizon, v)
+    x, last = _mlp_io(w[:, :window])
+    y = (np.log(w[:, window:].astype(np.float64) + 1e-3) - last).reshape(len(w), -1).astype(np.float32)
+    mu, sd = x.mean(0), x.std(0) + 1e-6
+    g = torch.Generator().manual_seed(seed); torch.manual_seed(seed)
+    net = _mlp_net(x.shape[1], y.shape[1])
+    X, Y = torch.from_numpy((x - mu) / sd), torch.from_numpy(y)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, MLP_STEPS)
+    for _ in range(MLP_STEPS):
+        i = torch.randint(len(X), (256,), generator=g)
+        loss = torch.nn.functional.smooth_l1_loss(net(X[i]), Y[i], beta=0.1)
+        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+    return net.eval(), mu, sd
+
+def _mlp_cached(train:np.ndarray, window:int, horizon:int, seed:int):
+    """The network for this training set and protocol: from memory, else from the disk cache (so the runs of a
+    study train it once), else trained and cached; a cache file that cannot be read is trained again."""
+    import torch
+    what = repr((train.shape, window, horizon, seed, MLP_STEPS, torch.__version__)).encode()
+    key = hashlib.sha256(np.ascontiguousarray(train).tobytes() + what).hexdigest()[:20]
+    if key in _MLP_CACHE: return _MLP_CACHE[key]
+    path = cache_dir() / 'mlp' / f'{key}.pt'
+    try:
+        saved = torch.load(path, weights_only=True)
+        net = _mlp_net(*saved['shape'].tolist()); net.load_state_dict(saved['state'])
+        _MLP_CACHE[key] = net.eval(), saved['mu'].numpy(), saved['sd'].numpy()
+    except Exception:  # not there yet, or damaged: train (and replace it)
+        net, mu, sd = _MLP_CACHE[key] = _mlp_train(train, window, horizon, seed)
+        saved = dict(state=net.state_dict(), mu=torch.from_numpy(mu), sd=torch.from_numpy(sd),
+                     shape=torch.tensor([net[0].in_features, net[-1].out_features]))
+        try:
+            with atomic_write(path) as tmp: torch.save(saved, tmp)
+        except OSError: pass  # a cache that cannot be written (read-only, full) costs time, not results
+    return _MLP_CACHE[key]
+
+def mlp(train:np.ndarray, context:np.ndarray, horizon:int, seed:int=0) -> np.ndarray:
+    """Forecast `(n, horizon, v)` with a small MLP trained on windows of the `train` trajectories
+    `(m, steps, v)`: it reads the last `MLP_WINDOW` steps of each `context` `(n, C, v)`."""
+    import torch
+    context = np.asarray(context, np.float64)
+    window = min(MLP_WINDOW, context.shape[1])
+    net, mu, sd = _mlp_cached(np.asarray(train, np.float32), window, horizon, seed)
+    x, last = _mlp_io(context[:, -window:])
+    with torch.no_grad(): d = net(torch.from_numpy((x - mu) / sd)).double().numpy()
+    f = np.exp(np.minimum(last + d.reshape(len(x), horizon, -1), 50)) - 1e-3
+    return np.clip(f, 0, plausible_max(context)[:, None])
 
 # %% ../nbs/07_evaluate.ipynb #ed9f4759
-BASELINES = ('persistence', 'linear', 'arima', 'ets', 'physics')
+BASELINES = ('persistence', 'linear', 'arima', 'ets', 'physics', 'mlp')
 
 @dataclass
 class Predictions:
@@ -243,22 +248,29 @@ class Predictions:
     points: dict               # method → (n, horizon, v) point forecast, original units
     forecast: Forecast|None = None  # the language model's forecast, if any
     seconds: dict = field(default_factory=dict)  # method → wall seconds
+    notes: dict = field(default_factory=dict)    # method → what else it reports (the physics fit's residual)
 
     @property
     def truth(self) -> np.ndarray: return self.trajectories[:, self.context_steps:self.context_steps + self.horizon]
 
 # %% ../nbs/07_evaluate.ipynb #97ff89d9
-def run_baselines(context:np.ndarray, time:np.ndarray, horizon:int, baselines=BASELINES) -> tuple[dict, dict]:
-    "Point forecasts `(n, horizon, v)` and wall seconds of each named baseline."
+def run_baselines(context:np.ndarray, time:np.ndarray, horizon:int, baselines=BASELINES,
+                  train:np.ndarray|None=None) -> tuple[dict, dict, dict]: # train: the mlp's training trajectories
+    "Point forecasts `(n, horizon, v)`, wall seconds and notes (the physics fit's context residual) of each baseline."
     fns = dict(persistence=lambda: persistence(context, horizon), linear=lambda: linear_ar(context, horizon),
                arima=lambda: classical(context, horizon, 'arima'), ets=lambda: classical(context, horizon, 'ets'),
-               physics=lambda: physics(context, time, horizon))
+               physics=lambda: physics(context, time, horizon, residuals=True),
+               mlp=lambda: mlp(train, context, horizon))
     if unknown := set(baselines) - set(fns):
         raise ValueError(f"unknown baselines {sorted(unknown)}: choose from {list(fns)}")
-    points, seconds = {}, {}
+    if 'mlp' in baselines and train is None:
+        raise ValueError("the mlp baseline needs the training trajectories (train=…)")
+    points, seconds, notes = {}, {}, {}
     for name in baselines:
         t0 = perf_counter(); points[name] = fns[name](); seconds[name] = round(perf_counter() - t0, 2)
-    return points, seconds
+        if name == 'physics':
+            points[name], rms = points[name]; notes[name] = dict(context_residual=residual_summary(rms))
+    return points, seconds, notes
 
 # %% ../nbs/07_evaluate.ipynb #16db6ec2
 def check_protocol(trajectories:np.ndarray, context_steps:int, horizon:int|None) -> int:
@@ -279,19 +291,20 @@ def predict(model, tokenizer, codec:Codec, trajectories:np.ndarray, time:np.ndar
             horizon:int|None, # steps to forecast (None: to the end of the trajectories)
             baselines=BASELINES, indices=None,
             config:ForecastConfig|None=None, # how the language model forecasts
+            train:np.ndarray|None=None, # the training trajectories (for the mlp baseline)
             **options) -> Predictions: # fields replacing `config`'s, and `forecast`'s ledger, experiment, progress
     "Forecasts of the language model (skipped if `model` is None) and of `baselines` on the same trajectories."
     trajectories = np.asarray(trajectories, np.float64)
     horizon = check_protocol(trajectories, context_steps, horizon)
     ctx = trajectories[:, :context_steps]
-    points, seconds = run_baselines(ctx, time, horizon, baselines)
+    points, seconds, notes = run_baselines(ctx, time, horizon, baselines, train)
     alphas = np.array([codec.scale_for(c) for c in ctx])
     fc = None
     if model is not None:
         fc = forecast(model, tokenizer, codec, trajectories, context_steps, config, **{**options, 'horizon': horizon})
         points = dict(model=fill_forward(fc.median, ctx[:, -1]), **points); seconds['model'] = round(fc.wall_s, 2)
     idx = np.arange(len(trajectories)) if indices is None else np.asarray(indices)
-    return Predictions(trajectories, np.asarray(time), idx, context_steps, horizon, alphas, points, fc, seconds)
+    return Predictions(trajectories, np.asarray(time), idx, context_steps, horizon, alphas, points, fc, seconds, notes)
 
 # %% ../nbs/07_evaluate.ipynb #89b8a220
 def score(p:Predictions) -> dict:
@@ -308,7 +321,8 @@ def score(p:Predictions) -> dict:
             samples = np.stack([fill_forward(fc.values[:, s], last) for s in range(fc.values.shape[1])], 1)
             out.update(crps=crps(samples, truth), coverage=coverage(fc.quantiles[0], fc.quantiles[-1], truth),
                        coverage_levels=[fc.quantile_levels[0], fc.quantile_levels[-1]])
-    out['baselines'] = {k: dict(metrics(v, truth, p.alphas), flagged=flagged(v, ctx), wall_s=p.seconds.get(k))
+    out['baselines'] = {k: dict(metrics(v, truth, p.alphas), flagged=flagged(v, ctx), wall_s=p.seconds.get(k),
+                             **p.notes.get(k, {}))
                         for k, v in p.points.items() if k != 'model'}
     return out
 
@@ -323,8 +337,11 @@ def metrics_table(m:dict, digits:int=4) -> str:
     flags = lambda r: '' if 'flagged' not in r else str(len(r['flagged']))  # forecasts out of the plausible range
     lines = ['| method | ' + ' | '.join(map(head, cols)) + ' | flagged | parsed |',
              '|---|' + '---:|' * (len(cols) + 2)]
-    return '\n'.join(lines + [f'| {name} | ' + ' | '.join(fmt(r.get(c)) for c in cols) + f' | {flags(r)} | {ps} |'
-                              for name, r, ps in rows])
+    table = '\n'.join(lines + [f'| {name} | ' + ' | '.join(fmt(r.get(c)) for c in cols) + f' | {flags(r)} | {ps} |'
+                               for name, r, ps in rows])
+    if not (res := m['baselines'].get('physics', {}).get('context_residual')): return table
+    return table + (f"\n\nThe physics fit's relative RMS residual on the contexts: median {res['median']:.1%}, "
+                    f"90% quantile {res['p90']:.1%}; {res['above_1pct']:.0%} of contexts above 1%.")
 
 # %% ../nbs/07_evaluate.ipynb #c1a55109
 def complete_baselines(m:dict, data, baselines=BASELINES) -> dict:
@@ -333,10 +350,12 @@ def complete_baselines(m:dict, data, baselines=BASELINES) -> dict:
     missing = [b for b in baselines if b not in m.get('baselines', {})]
     if not missing: return m
     trajectories, time = load_h5(data)
+    train = trajectories[split(len(trajectories), seed=(m.get('data') or {}).get('split_seed', 0)).train]
     traj = np.asarray(trajectories[m['indices']], np.float64)
     C, H = m['context_steps'], m['horizon']
-    points, seconds = run_baselines(traj[:, :C], time, H, missing)
-    added = {k: dict(point_metrics(v, traj[:, C:C + H]), flagged=flagged(v, traj[:, :C]), wall_s=seconds[k])
+    points, seconds, notes = run_baselines(traj[:, :C], time, H, missing, train)
+    added = {k: dict(point_metrics(v, traj[:, C:C + H]), flagged=flagged(v, traj[:, :C]), wall_s=seconds[k],
+                  **notes.get(k, {}))
              for k, v in points.items()}
     return dict(m, baselines={**m.get('baselines', {}), **added})
 
@@ -344,7 +363,7 @@ def complete_baselines(m:dict, data, baselines=BASELINES) -> dict:
 # %% ../nbs/07_evaluate.ipynb #79514495
 STYLES = dict(model=dict(ls='--', lw=2), persistence=dict(ls=':', lw=1), linear=dict(ls='-.', lw=1),
               arima=dict(ls=(0, (5, 2)), lw=1), ets=dict(ls=(0, (3, 1, 1, 1, 1, 1)), lw=1),
-              physics=dict(ls=(0, (1, 1)), lw=1.5))
+              physics=dict(ls=(0, (1, 1)), lw=1.5), mlp=dict(ls=(0, (6, 1, 1, 1)), lw=1))
 COLORS = ('tab:blue', 'tab:orange')
 
 def plot_forecasts(p:Predictions, which=None, methods=None):
@@ -506,7 +525,7 @@ def run_eval(config:EvalConfig|None=None, # what to evaluate, on which trajector
     codec = _codec(e.adapter, e.decimals, train)
     lm, tok, info = load_forecaster(e.model, e.adapter, dtype=e.dtype)
     p = predict(lm, tok, codec, trajectories, t, e.context_steps, horizon, e.baselines, idx, f, ledger=ledger,
-                progress=progress, experiment=f'eval {e.model}' + (f' + {e.adapter}' if e.adapter else ''))
+                train=train, progress=progress, experiment=f'eval {e.model}' + (f' + {e.adapter}' if e.adapter else ''))
     parameters = dict(context_steps=e.context_steps, horizon=horizon, samples=f.samples, batch_size=f.batch_size,
                       constrained=f.constrained, chat=f.chat, temperature=f.temperature, top_p=f.top_p, seed=f.seed,
                       baselines=list(e.baselines))

@@ -24,15 +24,27 @@ def test_lvf_data_writes_a_valid_reproducible_file(tmp_path):
 
 
 def test_shipped_dataset_is_the_default_generator_output(tmp_path):
-    # to float32 precision, not bit for bit: the ODE solver's last bit differs between CPUs (see nbs/00_data.ipynb)
+    # not bit for bit: numpy's exp differs in the last bit between CPUs, which can move a value on a rounding boundary
+    # by one unit of its third decimal (see nbs/00_data.ipynb)
     shipped = Path(__file__).parents[1] / 'data' / 'lotka_volterra_data.h5'
     assert run('lvf_data', '--out', tmp_path / 'lv.h5').returncode == 0
     (tr, t), (tr0, t0) = load_h5(tmp_path / 'lv.h5'), load_h5(shipped)
     assert np.array_equal(t, t0)
-    np.testing.assert_allclose(tr, tr0, rtol=8 * np.finfo(np.float32).eps, atol=1e-6)
+    np.testing.assert_allclose(tr, tr0, atol=1.5e-3)
+    assert (tr == tr0).mean() > 0.999
 
 
 def test_lvf_data_rejects_bad_options(tmp_path):
     r = run('lvf_data', '--out', tmp_path / 'x.h5', '--n', 0)
     assert r.returncode != 0 and 'n ≥ 1' in r.stderr
     assert not (tmp_path / 'x.h5').exists()
+
+
+def test_lvf_data_stats_describes_a_file_and_writes_nothing(tmp_path):
+    assert run('lvf_data', '--out', tmp_path / 'm.h5', '--n', 60).returncode == 0
+    r = run('lvf_data', '--stats', tmp_path / 'm.h5')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == '| statistic | field | m.h5 |' and '| physics_median | 0.0155 |' in r.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['m.h5']
+    r = run('lvf_data', '--stats', tmp_path / 'missing.h5')
+    assert r.returncode == 2 and 'missing.h5: no such file' in r.stderr

@@ -20,8 +20,9 @@ def test_lvf_eval_writes_metrics_and_figures(tmp_path):
     assert m['parse_success'] == 1.0                       # constrained decoding: every forecast parses
     assert len(m['mae_per_step']) == 4 and m['flops'] > 0
     for k in ('mae', 'rmse', 'mae_prey', 'mae_predator', 'rmse_prey', 'rmse_predator', 'wall_s'): assert m[k] >= 0, k
-    assert set(m['baselines']) == {'persistence', 'linear', 'arima', 'ets', 'physics'}
-    assert m['baselines']['physics']['mae'] < m['baselines']['persistence']['mae']
+    assert set(m['baselines']) == {'persistence', 'linear', 'arima', 'ets', 'physics', 'mlp'}
+    assert set(m['baselines']['physics']['context_residual']) == {'median', 'p90', 'above_1pct'}
+    assert m['baselines']['physics']['context_residual']['median'] > 1e-4  # the default data: no exact fit
     assert m['model']['name'] == 'tiny' and len(m['data']['sha256']) == 64 and m['codec']['decimals'] == 2
     assert m['parameters']['batch_size'] == 2
     assert sorted(p.name for p in out.parent.iterdir()) == ['tiny.json', 'tiny_error_distributions.png',
