@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #c0a00004
 from __future__ import annotations
-import argparse, hashlib, json, math, os, sys, tempfile, warnings
+import argparse, errno, hashlib, json, math, os, sys, tempfile, warnings
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,25 +12,38 @@ from pathlib import Path
 from fastcore.script import anno_parser
 
 # %% auto #0
-__all__ = ['BAD_INPUT', 'atomic_write', 'file_sha256', 'read_json', 'read_jsonl', 'append_jsonl', 'finite_float',
-           'one_line_errors', 'run_cli', 'cli_errors', 'check_output', 'FolderLocked', 'folder_lock', 'config_parser',
-           'split_options']
+__all__ = ['BAD_INPUT', 'OS_CAUSES', 'atomic_write', 'write_in_memory', 'file_sha256', 'read_json', 'read_jsonl', 'append_jsonl',
+           'finite_float', 'one_line_errors', 'run_cli', 'os_error_line', 'cli_errors', 'check_output', 'FolderLocked',
+           'folder_lock', 'config_parser', 'split_options']
 
 # %% ../nbs/00_core.ipynb #35e370e2
 @contextmanager
 def atomic_write(path):
-    "Yield a temporary path next to `path`; it replaces `path` only if the block finishes without error."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0); os.umask(umask)
+    """Yield a temporary path next to `path`; it replaces `path` only if the block finishes without error.
+    An OS error while writing (a full disk, say) names `path`, not the temporary file or nothing."""
+    path, tmp = Path(path), None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+        os.close(fd)
+        umask = os.umask(0); os.umask(umask)
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual permissions
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno is not None and e.filename in (None, tmp): raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
     finally:
-        if os.path.exists(tmp): os.remove(tmp)
+        if tmp and os.path.exists(tmp): os.remove(tmp)
+
+# %% ../nbs/00_core.ipynb #c0a0e002
+def write_in_memory(path, fill) -> Path:
+    """Atomically write `path` with the bytes `fill(buffer)` writes into an in-memory binary buffer
+    (`h5py.File(buffer, 'w')`, `torch.save(obj, buffer)`, …)."""
+    import io
+    buf = io.BytesIO(); fill(buf)
+    with atomic_write(path) as tmp: tmp.write_bytes(buf.getbuffer())
+    return Path(path)
 
 # %% ../nbs/00_core.ipynb #c0a00007
 def file_sha256(path) -> str:
@@ -65,16 +78,21 @@ def read_jsonl(path) -> list[dict]:
 
 # %% ../nbs/00_core.ipynb #541ea97f
 def append_jsonl(path, obj:dict):
-    "Append `obj` to a JSON-lines file as one line, first cutting off a truncated last line."
+    """Append `obj` to a JSON-lines file as one line, first cutting off a truncated last line;
+    an OS error (a full disk) names the file."""
     line = (json.dumps(obj) + '\n').encode()  # serialise first: an unserialisable object writes nothing
-    with open(path, 'a+b') as f:
-        end = f.seek(0, 2)
-        f.seek(max(0, end - (1 << 16)))
-        tail = f.read().rpartition(b'\n')[2] if end else b''  # what follows the last newline
-        if tail:
-            try: json.loads(tail); f.write(b'\n')           # complete, only its newline is missing
-            except ValueError: f.truncate(end - len(tail))   # a fragment of an interrupted write
-        f.write(line); f.flush()
+    try:
+        with open(path, 'a+b') as f:
+            end = f.seek(0, 2)
+            f.seek(max(0, end - (1 << 16)))
+            tail = f.read().rpartition(b'\n')[2] if end else b''  # what follows the last newline
+            if tail:
+                try: json.loads(tail); f.write(b'\n')           # complete, only its newline is missing
+                except ValueError: f.truncate(end - len(tail))   # a fragment of an interrupted write
+            f.write(line); f.flush()
+    except OSError as e:
+        if e.errno is not None and e.filename is None: raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
 
 # %% ../nbs/00_core.ipynb #e37d7867
 def _underscore_option(arg:str) -> str:
@@ -108,15 +126,32 @@ def run_cli(func, argv=None):
 
 # %% ../nbs/00_core.ipynb #0c0e0002
 BAD_INPUT = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+# OS errors that are about the machine or a path, not the program: (what happened, what to do, exit status)
+OS_CAUSES = {errno.ENOSPC: ('no space left on the device', 'free some space, then run the same command again', 1),
+             errno.EDQUOT: ('the disk quota is exceeded', 'free some space, then run the same command again', 1),
+             errno.EROFS: ('the file system is read-only', 'write somewhere else', 2),
+             errno.EACCES: ('permission denied', 'check its permissions, or choose another path', 2),
+             errno.EPERM: ('operation not permitted', 'check its permissions, or choose another path', 2)}
+
+def os_error_line(e:BaseException, resume_hint:str|None=None) -> tuple[str, int]|None:
+    """(one line naming the path and the cause, exit status) for an OS error in `OS_CAUSES`, None for any other;
+    after a full disk, `resume_hint` says how to go on."""
+    if not isinstance(e, OSError) or e.errno not in OS_CAUSES: return None
+    what, fix, status = OS_CAUSES[e.errno]
+    if status == 1 and resume_hint: fix = f"free some space, then {resume_hint}"
+    return f"{e.filename or 'a file'}: {what} ({fix})", status
 
 def cli_errors(tool:str, func, *args, resume_hint:str|None=None, **kwargs):
     """Call `func(*args, **kwargs)` for console script `tool`; errors become one line on stderr and an exit status
     (2 bad input, 1 failed, 130 Ctrl-C)."""
     try: return func(*args, **kwargs)
+    except BrokenPipeError:  # the reader of stdout stopped (`lvf_data --stats F | head`): a normal end, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); sys.exit(0)  # nothing more to flush there
     except KeyboardInterrupt:
         print(f"{tool}: interrupted" + (f"; {resume_hint}" if resume_hint else ''), file=sys.stderr); sys.exit(130)
     except Exception as e:
         if os.environ.get('LVF_DEBUG'): raise
+        if line := os_error_line(e, resume_hint): print(f"{tool}: error: {line[0]}", file=sys.stderr); sys.exit(line[1])
         bad = isinstance(e, BAD_INPUT)
         msg = ' '.join(str(e).split()) if bad else f"{type(e).__name__}: {' '.join(str(e).split())}"
         print(f"{tool}: error: {msg}" + ('' if bad else ' (LVF_DEBUG=1 shows the traceback)'), file=sys.stderr)
@@ -143,10 +178,11 @@ class FolderLocked(RuntimeError):
 def folder_lock(folder, what:str='study'):
     """Hold an exclusive lock on `folder/.lock` (creating `folder`) while the block runs;
     raise `FolderLocked` if another process holds it. A folder made here is removed again if the block fails
-    having written nothing into it (a refused command leaves no folder behind)."""
+    having written nothing into it (a refused command leaves no folder behind), and so is a `.lock` made here."""
     import fcntl, socket, time  # here: notebooks name their arrays `time`
     folder = Path(folder); made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
+    new_lock = not (folder / '.lock').exists()
     f = open(folder / '.lock', 'a+', encoding='utf-8')
     try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -161,6 +197,7 @@ def folder_lock(folder, what:str='study'):
         yield folder
     except BaseException:
         if made and os.listdir(folder) == ['.lock']: os.remove(folder / '.lock'); folder.rmdir()
+        elif new_lock: os.remove(folder / '.lock')   # a refusal in a folder that was there leaves it as it was
         raise
     finally: f.close()  # closing releases the lock (and so does the process's death)
 

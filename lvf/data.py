@@ -13,7 +13,7 @@ from fastcore.script import call_parse
 from scipy.integrate import solve_ivp
 from scipy.optimize import least_squares
 
-from .core import atomic_write, cli_errors, file_sha256, run_cli
+from .core import atomic_write, cli_errors, file_sha256, run_cli, write_in_memory
 
 # %% auto #0
 __all__ = ['PARAM_RANGES', 'MIX', 'MIX_RANGES', 'LV_BOUNDS', 'FIELD_STATS', 'DATA_FILE', 'lv_rhs', 'sample_params', 'integrate',
@@ -160,12 +160,13 @@ def save_h5(path, trajectories:np.ndarray, time:np.ndarray, params:dict|None=Non
     trajectory) go into a group `params`, `attrs` become file attributes."""
     path = Path(path)
     validate(trajectories, time, str(path))
-    with atomic_write(path) as tmp, h5py.File(tmp, 'w') as f:
-        f.create_dataset('trajectories', data=trajectories.astype(np.float32), track_times=False)
-        f.create_dataset('time', data=time.astype(np.float64), track_times=False)
-        for k, v in (params or {}).items(): f.create_dataset(f'params/{k}', data=np.asarray(v), track_times=False)
-        for k, v in attrs.items(): f.attrs[k] = v
-    return path
+    def fill(buf):   # in memory first: HDF5 crashes on a full disk (write_in_memory)
+        with h5py.File(buf, 'w') as f:
+            f.create_dataset('trajectories', data=trajectories.astype(np.float32), track_times=False)
+            f.create_dataset('time', data=time.astype(np.float64), track_times=False)
+            for k, v in (params or {}).items(): f.create_dataset(f'params/{k}', data=np.asarray(v), track_times=False)
+            for k, v in attrs.items(): f.attrs[k] = v
+    return write_in_memory(path, fill)
 
 # %% ../nbs/00_data.ipynb #878d303c
 def load_h5(path) -> tuple[np.ndarray, np.ndarray]:

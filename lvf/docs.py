@@ -423,6 +423,9 @@ def lvf_docs(out:str=None, # the site folder (default: settings.ini's doc_path, 
              readme:bool=False, # write README.md from the index notebook instead of the site
              path:str=None): # the notebooks folder (default: settings.ini's nbs_path)
     "Build the docs site offline (nbdev's processing, nbconvert's renderer) or, with `--readme`, README.md."
+    if not get_config().config_file.exists():
+        raise ValueError(f"lvf_docs renders an lvf checkout's notebooks, and {Path.cwd()} is not in one "
+                         "(no settings.ini here or above): run it in the repository")
     if readme: return print(f"wrote {write_readme(Path(path)/get_config().readme_nb if path else None, out)}")
     site = build_docs(out, path)
     print(f"wrote {site}: open {site/'index.html'}")

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .data import DATA_FILE, ar_fit, ar_forecast, fit_lv, load_h5, lv_solve, split
-from .core import atomic_write, check_output, cli_errors, config_parser, file_sha256, split_options
+from .core import atomic_write, check_output, cli_errors, config_parser, file_sha256, split_options, write_in_memory
 from .forecast import (Forecast, ForecastConfig, adapter_codec, adapter_config, forecast, forecast_config,
                           load_forecaster)
 from .model import cache_dir, library_versions
@@ -218,7 +218,7 @@ def _mlp_cached(train:np.ndarray, window:int, horizon:int, seed:int):
         saved = dict(state=net.state_dict(), mu=torch.from_numpy(mu), sd=torch.from_numpy(sd),
                      shape=torch.tensor([net[0].in_features, net[-1].out_features]))
         try:
-            with atomic_write(path) as tmp: torch.save(saved, tmp)
+            write_in_memory(path, lambda buf: torch.save(saved, buf))
         except OSError: pass  # a cache that cannot be written (read-only, full) costs time, not results
     return _MLP_CACHE[key]
 

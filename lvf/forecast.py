@@ -20,7 +20,8 @@ from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 import lvf
 from .data import load_h5
-from .core import atomic_write, check_output, cli_errors, config_parser, file_sha256, read_json, split_options
+from .core import (atomic_write, check_output, cli_errors, config_parser, file_sha256, read_json, split_options,
+                      write_in_memory)
 from .flops import Arch, arch_dims, flops_generate
 from .lora import load_adapter, lora_layers
 from .model import head_logits, load_model
@@ -464,19 +465,20 @@ def load_forecaster(name:str='embedded', adapter=None, dtype=None, device=None):
 # %% ../nbs/06_forecast.ipynb #6f0b0002
 def write_forecasts(path, fc:Forecast, times:np.ndarray, attrs:dict) -> Path:
     "Atomically write forecast `fc` (and its future `times`) to HDF5 file `path`, with `attrs` as file attributes."
-    with atomic_write(path) as tmp, h5py.File(tmp, 'w') as f:
-        f.create_dataset('forecast', data=fc.median.astype(np.float32), track_times=False)
-        f.create_dataset('parsed_steps', data=fc.parsed_steps, track_times=False)
-        if fc.ceiling is not None:  # (n, n_vars) the largest value each forecast could take
-            f.create_dataset('ceiling', data=fc.ceiling.astype(np.float32), track_times=False)
-        f.create_dataset('time', data=np.asarray(times, np.float64), track_times=False)
-        if fc.values.shape[1] > 1:
-            f.create_dataset('samples', data=fc.values.astype(np.float32), track_times=False)
-            f.create_dataset('quantiles', data=fc.quantiles.astype(np.float32), track_times=False)
-            f.create_dataset('quantile_levels', data=np.asarray(fc.quantile_levels), track_times=False)
-        for k, v in attrs.items(): f.attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v, default=str)
-    return Path(path)
-
+    def fill(buf):   # in memory first: HDF5 crashes on a full disk (lvf.core.write_in_memory)
+        with h5py.File(buf, 'w') as f:
+            f.create_dataset('forecast', data=fc.median.astype(np.float32), track_times=False)
+            f.create_dataset('parsed_steps', data=fc.parsed_steps, track_times=False)
+            if fc.ceiling is not None:  # (n, n_vars) the largest value each forecast could take
+                f.create_dataset('ceiling', data=fc.ceiling.astype(np.float32), track_times=False)
+            f.create_dataset('time', data=np.asarray(times, np.float64), track_times=False)
+            if fc.values.shape[1] > 1:
+                f.create_dataset('samples', data=fc.values.astype(np.float32), track_times=False)
+                f.create_dataset('quantiles', data=fc.quantiles.astype(np.float32), track_times=False)
+                f.create_dataset('quantile_levels', data=np.asarray(fc.quantile_levels), track_times=False)
+            for k, v in attrs.items():
+                f.attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v, default=str)
+    return write_in_memory(path, fill)
 
 # %% ../nbs/06_forecast.ipynb #6f0b0003
 def forecast_file(data, # HDF5 file in the field's format; only the contexts are read

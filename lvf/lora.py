@@ -11,11 +11,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 import lvf
-from .core import atomic_write, file_sha256, read_json
+from .core import atomic_write, file_sha256, read_json, write_in_memory
 
 # %% auto #0
 __all__ = ['RANK', 'ALPHA', 'TARGETS', 'ADAPTER_FILE', 'CONFIG_FILE', 'LoRALinear', 'lora_layers', 'apply_lora',
@@ -179,9 +179,8 @@ def save_adapter(model, path, base_info:dict, extra:dict|None=None) -> Path:
     if clash := sorted(set(extra) & (set(cfg) | {'adapter_sha256'})):
         raise ValueError(f"extra keys {clash} would overwrite the adapter config")
     json.dumps(extra)  # fail on unserialisable extras before writing anything
-    with atomic_write(path / ADAPTER_FILE) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in _lora_params(model).items()}, str(tmp),
-                  metadata={'format': 'pt'})
+    tensors = {k: v.detach().cpu().contiguous() for k, v in _lora_params(model).items()}
+    write_in_memory(path / ADAPTER_FILE, lambda buf: buf.write(save(tensors, metadata={'format': 'pt'})))
     cfg.update(adapter_sha256=file_sha256(path / ADAPTER_FILE), **extra)
     with atomic_write(path / CONFIG_FILE) as tmp: tmp.write_text(json.dumps(cfg, indent=1) + '\n')
     return path

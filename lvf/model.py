@@ -5,6 +5,7 @@
 # %% ../nbs/01_model.ipynb #b1863b04
 from __future__ import annotations
 import hashlib, importlib.metadata as md, json, os, shutil, socket, tempfile, time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -13,10 +14,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 from .core import atomic_write, file_sha256
 
 # %% auto #0
-__all__ = ['EMBEDDED', 'INSTALL_HINT', 'TINY_CHARS', 'TINY_SPECIALS', 'ARCH_KEYS', 'embedded_parts', 'cache_dir', 'assemble_gguf',
-           'convert_embedded', 'embedded_checkpoint', 'tiny_tokenizer', 'tiny_config', 'tiny_model',
-           'state_dict_sha256', 'model_info', 'library_versions', 'default_device', 'native_bf16', 'default_dtype',
-           'close_eps', 'load_model', 'load_tokenizer', 'head_logits']
+__all__ = ['EMBEDDED', 'INSTALL_HINT', 'TINY_CHARS', 'TINY_SPECIALS', 'ARCH_KEYS', 'TOKENIZER_FILES', 'embedded_parts',
+           'cache_dir', 'assemble_gguf', 'convert_embedded', 'embedded_checkpoint', 'tiny_tokenizer', 'tiny_config',
+           'tiny_model', 'state_dict_sha256', 'model_info', 'library_versions', 'default_device', 'native_bf16',
+           'default_dtype', 'close_eps', 'load_model', 'load_tokenizer', 'head_logits']
 
 # %% ../nbs/01_model.ipynb #4c998cca
 EMBEDDED = dict(
@@ -217,6 +218,19 @@ def _from_hub(name:str, load):
     return load(name)
 
 # %% ../nbs/01_model.ipynb #174b76c1
+TOKENIZER_FILES = ('tokenizer.json', 'tokenizer.model', 'vocab.json')  # what transformers builds a tokenizer from
+
+def _check_folder(p:Path, weights:bool=True) -> None:
+    "Refuse a model folder without a config, weights (unless not `weights`) or a tokenizer, naming what it lacks."
+    lacks = [] if (p / 'config.json').is_file() else ['config.json']
+    if weights and not any(p.glob('*.safetensors')) and not any(p.glob('pytorch_model*.bin')):
+        lacks.append('weights (model.safetensors)')
+    if not any((p / f).is_file() for f in TOKENIZER_FILES):
+        lacks.append(f"a tokenizer ({' or '.join(TOKENIZER_FILES)})")
+    if lacks:
+        raise ValueError(f"{p}: a model folder needs a config, weights and a tokenizer; it lacks {', '.join(lacks)} "
+                         "(save both: model.save_pretrained(folder), tokenizer.save_pretrained(folder))")
+
 def _resolve(name:str):
     "Load `name` in float32 on the CPU; returns `(model, tokenizer, source, weights_sha256)`."
     if name == 'tiny': return tiny_model(), tiny_tokenizer(), 'random init (lvf.model.tiny_model, seed 0)', None
@@ -229,11 +243,20 @@ def _resolve(name:str):
         tok = AutoTokenizer.from_pretrained(p.parent, gguf_file=p.name)
         model = _forget_quantizer(AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name, dtype=torch.float32))
         return model, tok, f'GGUF file {p}', file_sha256(p)
-    if p.is_dir(): return *_load_pretrained(p), f'folder {p}', None
+    if p.is_dir(): _check_folder(p); return *_load_pretrained(p), f'folder {p}', None
     if p.exists() or name.startswith(('.', '/', '~')): raise ValueError(f"{name!r}: not a model folder or .gguf file")
     return *_from_hub(name, _load_pretrained), f'hub {name}', None
 
 # %% ../nbs/01_model.ipynb #e79e5c3c
+@contextmanager
+def _no_progress_bars():
+    "transformers' progress bars ('Loading weights', …) off while loading: lvf's own progress lines stay readable."
+    from transformers.utils import logging as hf_logging
+    was = hf_logging.is_progress_bar_enabled(); hf_logging.disable_progress_bar()
+    try: yield
+    finally:
+        if was: hf_logging.enable_progress_bar()
+
 def load_model(name:str='embedded', # "embedded", "tiny", a folder, a .gguf file or a hub id
                dtype=None, # torch dtype or its name; default: `default_dtype(device)`
                device=None): # "cpu", "cuda", …; default: cuda if available
@@ -241,7 +264,7 @@ def load_model(name:str='embedded', # "embedded", "tiny", a folder, a .gguf file
     device = device or default_device()
     dtype = _as_dtype(dtype) or default_dtype(device)
     t0 = time.time()
-    model, tok, source, sha = _resolve(str(name))
+    with _no_progress_bars(): model, tok, source, sha = _resolve(str(name))
     if tok.pad_token_id is None: tok.pad_token = tok.eos_token
     info = model_info(model, str(name), source, sha)  # hash the float32 weights, before any cast
     model = model.to(device=device, dtype=dtype).eval()
@@ -255,7 +278,7 @@ def load_tokenizer(name:str='embedded'):
     if name == 'embedded': return AutoTokenizer.from_pretrained(embedded_checkpoint())
     p = Path(name).expanduser()
     if p.is_file() and p.suffix == '.gguf': return AutoTokenizer.from_pretrained(p.parent, gguf_file=p.name)
-    if p.is_dir(): return AutoTokenizer.from_pretrained(p)
+    if p.is_dir(): _check_folder(p, weights=False); return AutoTokenizer.from_pretrained(p)
     return _from_hub(name, AutoTokenizer.from_pretrained)
 
 # %% ../nbs/01_model.ipynb #1c0d0002

@@ -15,9 +15,9 @@ from .model import library_versions, load_model
 from .tokenizer import HEAD_SIZE, step_tokens
 
 # %% auto #0
-__all__ = ['PRESETS', 'FATAL_ERRORS', 'STUDY_RESUMABLE', 'read_record', 'write_record', 'experiments_dir', 'StudyStopped',
-           'run_error', 'error_line', 'local_node', 'execute_run', 'estimate_flops', 'finetune_params', 'best',
-           'has_choice', 'baseline_splits', 'check_study', 'Study', 'study_changes', 'md_table', 'lvf_study',
+__all__ = ['PRESETS', 'FATAL_ERRORS', 'STUDY_RESUMABLE', 'read_record', 'write_record', 'run_damage', 'experiments_dir',
+           'StudyStopped', 'run_error', 'error_line', 'local_node', 'execute_run', 'estimate_flops', 'finetune_params',
+           'best', 'has_choice', 'baseline_splits', 'check_study', 'Study', 'study_changes', 'md_table', 'lvf_study',
            'lvf_study_cli', 'load_runs', 'run_rows']
 
 # %% ../nbs/08_study.ipynb #714ebed7
@@ -49,6 +49,20 @@ def read_record(run_dir) -> dict|None:
 def write_record(run_dir, record:dict) -> None:
     "Atomically (re)write a run's record."
     with atomic_write(Path(run_dir) / 'record.json') as tmp: tmp.write_text(json.dumps(record, indent=1, default=str))
+
+def run_damage(run_dir, record:dict) -> str|None:
+    """What is wrong with the folder of a run whose `record` says finished (None: it is intact): its notebook,
+    `result.json` or adapter gone, or a `result.json` cut short or not the one the record holds."""
+    d = Path(run_dir)
+    if not (d / 'notebook.ipynb').is_file(): return 'its notebook.ipynb is missing'
+    if not (d / 'result.json').is_file(): return 'its result.json is missing'
+    try: result = json.loads((d / 'result.json').read_text(encoding='utf-8'))
+    except (ValueError, UnicodeDecodeError): return 'its result.json is damaged (not valid JSON)'
+    same = lambda r: json.dumps(r, sort_keys=True, default=str)   # as text: NaN equals NaN there
+    if same(result) != same(record.get('result')):
+        return "its result.json is not the one its record.json holds"
+    if record.get('notebook') == 'finetune.ipynb' and not (d / 'adapter').is_dir(): return 'its adapter is missing'
+    return None
 
 # %% ../nbs/08_study.ipynb #edf31f11
 def _versions() -> dict:
@@ -90,6 +104,17 @@ def local_node() -> dict:
     "The machine and process a run executes in (each record names it; a Ray worker adds its node id)."
     return dict(host=socket.gethostname(), pid=os.getpid())
 
+def _kernel_manager():
+    """The notebooks' kernel manager: a local kernel on IPC sockets (files in Jupyter's private runtime folder),
+    so no port is opened and the kernel does not warn about plain-text TCP; TCP where the socket path would be too
+    long for the OS."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+    if len(jupyter_runtime_dir()) > 60: return AsyncKernelManager   # AF_UNIX paths end at 107 bytes
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kw): super().__init__(**{'transport': 'ipc', **kw})
+    return IPCKernelManager
+
 def execute_run(name:str, notebook:str, params:dict, run_dir, log=print, node:dict|None=None) -> dict:
     "Run experiment `notebook` with `params` into `run_dir` via papermill and return its finished record."
     import papermill as pm
@@ -102,7 +127,7 @@ def execute_run(name:str, notebook:str, params:dict, run_dir, log=print, node:di
     try:
         pm.execute_notebook(str(experiments_dir() / notebook), str(run_dir / 'notebook.ipynb'),
                             parameters=dict(params, out=str(run_dir.resolve())), cwd=str(experiments_dir()),
-                            kernel_name='python3', progress_bar=False)
+                            kernel_name='python3', progress_bar=False, kernel_manager_class=_kernel_manager())
         result = json.loads((run_dir / 'result.json').read_text())
         rec.update(status='finished', result=result, flops=result.get('flops', 0.0))
     except KeyboardInterrupt:  # Ctrl-C: the record says so, and the next start of the study resumes this run
@@ -243,7 +268,14 @@ def _study_admit(self:Study, name:str, notebook:str, params:dict, kind:str) -> t
     run_dir = self.dir / name
     rec = read_record(run_dir)
     if rec and rec['status'] == 'finished':
-        self.records[name] = rec; return None, rec   # never redone, never overwritten
+        if not (damage := run_damage(run_dir, rec)):
+            self.records[name] = rec; self._reconcile(name, kind, rec)
+            return None, rec   # never redone, never overwritten
+        aside = next(run_dir.with_name(f'{name}.damaged-{i}') for i in itertools.count(1)
+                     if not run_dir.with_name(f'{name}.damaged-{i}').exists())
+        run_dir.rename(aside); write_record(aside, dict(rec, name=aside.name, status='damaged', damage=damage))
+        self.log(f"{name}: finished before, but {damage}: its folder is now {aside.name}; running it again")
+        rec = None
     cost = estimate_flops(kind, {**self.p, **params}, self.arch) if kind != 'report' else 0.0
     free = self.ledger.remaining - sum(self.reserved.values())   # what neither finished nor dispatched runs hold
     if cost > free:
@@ -260,6 +292,15 @@ def _study_admit(self:Study, name:str, notebook:str, params:dict, kind:str) -> t
     return dict(name=name, notebook=notebook, params=params, kind=kind, run_dir=run_dir, estimate=cost,
                 eval_reserve=reserve), None
 Study._admit = _study_admit
+
+def _study_reconcile(self:Study, name:str, kind:str, rec:dict) -> None:
+    """Book the FLOPs of finished run `name` if the ledger lacks them: the study was stopped between the run's
+    `finished` record and its booking, or the ledger's last line was cut short."""
+    if rec.get('flops') and name not in self.ledger.by_experiment():
+        self.ledger.add(name, kind, rec['flops'], notebook=rec.get('notebook'), reconciled=True)
+        self.log(f"{name}: its {rec['flops']:.3g} FLOPs were not in the ledger (the study was stopped before "
+                 "booking them): booked now")
+Study._reconcile = _study_reconcile
 
 def _study_settle(self:Study, job:dict, rec:dict) -> dict:
     "Book a run that ended: release its reservation, add its FLOPs to the ledger, apply the fail-fast rule."

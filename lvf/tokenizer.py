@@ -11,8 +11,8 @@ from typing import NamedTuple
 import numpy as np
 
 # %% auto #0
-__all__ = ['ALPHABET', 'HEAD_SIZE', 'fit_alpha', 'encode', 'encode_steps', 'Decoded', 'decode', 'Codec', 'tokenize_steps',
-           'step_tokens', 'alphabet_ids', 'head_ids', 'steps_that_fit', 'token_windows']
+__all__ = ['MAX_ZEROED', 'ALPHABET', 'HEAD_SIZE', 'fit_alpha', 'encode', 'encode_steps', 'Decoded', 'decode', 'Codec',
+           'tokenize_steps', 'step_tokens', 'alphabet_ids', 'head_ids', 'steps_that_fit', 'token_windows']
 
 # %% ../nbs/02_tokenizer.ipynb #89902690
 def fit_alpha(values:np.ndarray, percentile:float=99.0, target:float=10.0) -> float:
@@ -64,6 +64,8 @@ def decode(text:str, decimals:int|None=2, n_vars:int=2) -> Decoded:
     return Decoded(np.array(rows, dtype=np.float64).reshape(-1, n_vars), len(rows), ok)
 
 # %% ../nbs/02_tokenizer.ipynb #aa7a9aea
+MAX_ZEROED = 0.1  # a scale that writes more of the positive values as 0.00 loses the data
+
 @dataclass
 class Codec:
     decimals:int=2              # digits after the point
@@ -73,8 +75,16 @@ class Codec:
     alpha:float|None=None       # the global α, set by `fit`
 
     def fit(self, train_trajectories:np.ndarray) -> Codec:
-        "Fit the global α on the training split (also the fallback for per-trajectory scaling)."
-        self.alpha = fit_alpha(train_trajectories, self.percentile, self.target)
+        """Fit the global α on the training split (also the fallback for per-trajectory scaling); refuse data whose
+        scale would write more than `MAX_ZEROED` of its positive values as zero."""
+        self.alpha = alpha = fit_alpha(train_trajectories, self.percentile, self.target)
+        x = np.asarray(train_trajectories, np.float64); x = x[x > 0]
+        zeroed = float(np.mean(np.round(x / alpha, self.decimals) == 0)) if x.size else 0.0
+        if not self.per_trajectory and zeroed > MAX_ZEROED:
+            raise ValueError(f"the training values span too many magnitudes for one scale: α = {alpha:.3g} (their "
+                             f"{self.percentile:g}th percentile over {self.target:g}) writes {zeroed:.0%} of them as "
+                             f"{0:.{self.decimals}f} (largest {x.max():.3g}, median {np.median(x):.3g}); remove or "
+                             "rescale the outlying trajectories, or scale each series by itself (per_trajectory)")
         return self
 
     def scale_for(self, series:np.ndarray) -> float:

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .data import DATA_FILE, load_h5, split
 from .core import (append_jsonl, atomic_write, cli_errors, config_parser, file_sha256, folder_lock, read_json,
-                      read_jsonl, split_options)
+                      read_jsonl, split_options, write_in_memory)
 from .flops import BUDGET, FlopLedger, flops_forward, flops_train_step
 from .lora import ALPHA, RANK, TARGETS, apply_lora, lora_state_dict, save_adapter, set_lora_state
 from .model import head_logits, library_versions, load_model
@@ -151,9 +151,8 @@ def warmup_steps(warmup:float, steps:int) -> int:
 # %% ../nbs/05_train.ipynb #e9f0fce8
 def save_checkpoint(path, step:int, model, opt, sched, **counters) -> None:
     "Atomically save the LoRA weights, optimizer and scheduler state (and run counters) at `step`."
-    with atomic_write(path) as tmp:
-        torch.save(dict(step=step, lora=lora_state_dict(model), opt=opt.state_dict(), sched=sched.state_dict(),
-                        **counters), tmp)
+    state = dict(step=step, lora=lora_state_dict(model), opt=opt.state_dict(), sched=sched.state_dict(), **counters)
+    write_in_memory(path, lambda buf: torch.save(state, buf))   # a full disk: an OSError naming the file
 
 def _truncate_jsonl(path, keep) -> None:
     "Keep only the rows of a JSON-lines file for which `keep(row)` is true (atomic rewrite)."

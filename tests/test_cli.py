@@ -48,3 +48,8 @@ def test_lvf_data_stats_describes_a_file_and_writes_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['m.h5']
     r = run('lvf_data', '--stats', tmp_path / 'missing.h5')
     assert r.returncode == 2 and 'missing.h5: no such file' in r.stderr
+    # a reader that stops early (`| head`): a normal end, no error
+    p = subprocess.Popen([str(BIN / 'lvf_data'), '--stats', str(tmp_path / 'm.h5')], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.close()
+    assert p.wait(timeout=300) == 0 and p.stderr.read() == b''

@@ -31,7 +31,8 @@ def cases(tmp):
             ('lvf_flops', ['--batch', 'four'], "argument --batch: invalid int value: 'four'"),
             ('lvf_flops', ['--convention', 'kaplan'], "unknown convention 'kaplan'"),
             ('lvf_bench', ['no-such-benchmark'], "no benchmark 'no-such-benchmark'"),
-            ('lvf_docs', ['--nope'], 'unrecognized arguments: --nope')]
+            ('lvf_docs', ['--nope'], 'unrecognized arguments: --nope'),
+            ('lvf_docs', [], 'is not in one (no settings.ini here or above): run it in the repository')]  # cwd: outside
 
 
 def test_every_console_script_reports_bad_input_on_one_line(tmp_path):
