@@ -15,10 +15,10 @@ from .model import library_versions, load_model
 from .tokenizer import HEAD_SIZE, step_tokens
 
 # %% auto #0
-__all__ = ['PRESETS', 'FATAL_ERRORS', 'STUDY_RESUMABLE', 'read_record', 'write_record', 'run_damage', 'experiments_dir',
-           'StudyStopped', 'run_error', 'error_line', 'local_node', 'execute_run', 'estimate_flops', 'finetune_params',
-           'best', 'has_choice', 'baseline_splits', 'check_study', 'Study', 'study_changes', 'md_table', 'lvf_study',
-           'lvf_study_cli', 'load_runs', 'run_rows']
+__all__ = ['PRESETS', 'FATAL_ERRORS', 'KERNEL_ARGS', 'STUDY_RESUMABLE', 'read_record', 'write_record', 'run_damage',
+           'experiments_dir', 'StudyStopped', 'run_error', 'error_line', 'local_node', 'execute_run', 'estimate_flops',
+           'finetune_params', 'best', 'has_choice', 'baseline_splits', 'check_study', 'Study', 'study_changes',
+           'md_table', 'lvf_study', 'lvf_study_cli', 'load_runs', 'run_rows']
 
 # %% ../nbs/08_study.ipynb #714ebed7
 PRESETS = {
@@ -104,16 +104,9 @@ def local_node() -> dict:
     "The machine and process a run executes in (each record names it; a Ray worker adds its node id)."
     return dict(host=socket.gethostname(), pid=os.getpid())
 
-def _kernel_manager():
-    """The notebooks' kernel manager: a local kernel on IPC sockets (files in Jupyter's private runtime folder),
-    so no port is opened and the kernel does not warn about plain-text TCP; TCP where the socket path would be too
-    long for the OS."""
-    from jupyter_client.manager import AsyncKernelManager
-    from jupyter_core.paths import jupyter_runtime_dir
-    if len(jupyter_runtime_dir()) > 60: return AsyncKernelManager   # AF_UNIX paths end at 107 bytes
-    class IPCKernelManager(AsyncKernelManager):
-        def __init__(self, **kw): super().__init__(**{'transport': 'ipc', **kw})
-    return IPCKernelManager
+# the kernel's own log: errors only (every start would print a warning about TCP on the loopback, burying the
+# study's progress); what the notebook's code prints still goes into the notebook
+KERNEL_ARGS = ['--IPKernelApp.log_level=ERROR']
 
 def execute_run(name:str, notebook:str, params:dict, run_dir, log=print, node:dict|None=None) -> dict:
     "Run experiment `notebook` with `params` into `run_dir` via papermill and return its finished record."
@@ -127,7 +120,7 @@ def execute_run(name:str, notebook:str, params:dict, run_dir, log=print, node:di
     try:
         pm.execute_notebook(str(experiments_dir() / notebook), str(run_dir / 'notebook.ipynb'),
                             parameters=dict(params, out=str(run_dir.resolve())), cwd=str(experiments_dir()),
-                            kernel_name='python3', progress_bar=False, kernel_manager_class=_kernel_manager())
+                            kernel_name='python3', progress_bar=False, extra_arguments=KERNEL_ARGS)
         result = json.loads((run_dir / 'result.json').read_text())
         rec.update(status='finished', result=result, flops=result.get('flops', 0.0))
     except KeyboardInterrupt:  # Ctrl-C: the record says so, and the next start of the study resumes this run
