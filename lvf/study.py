@@ -24,20 +24,20 @@ __all__ = ['PRESETS', 'FATAL_ERRORS', 'KERNEL_ARGS', 'STUDY_RESUMABLE', 'read_re
 PRESETS = {
     'micro': dict(model='tiny', n_eval=3, context_steps=10, horizon=4, lrs=[3e-3, 1e-2], ranks=[2], decimals=[2, 3],
                   context_lengths=[64, 96], grid_context=64, steps=4, final_steps=6, batch_size=4, eval_batch_size=4,
-                  max_train_trajectories=8, eval_windows=4, final_samples=3, sample_n=2, budget=BUDGET),
+                  max_train_trajectories=8, eval_windows=4, final_samples=3, point_n=2, budget=BUDGET),
     'smoke': dict(model='embedded', n_eval=2, context_steps=10, horizon=3, lrs=[1e-3], ranks=[8], decimals=[2],
                   context_lengths=[64], grid_context=64, steps=2, final_steps=2, batch_size=2, eval_batch_size=2,
-                  max_train_trajectories=4, eval_windows=2, final_samples=2, sample_n=2, budget=BUDGET),
+                  max_train_trajectories=4, eval_windows=2, final_samples=2, point_n=2, budget=BUDGET),
     'quick': dict(model='embedded', n_eval=16, context_steps=20, horizon=10, lrs=[1e-4, 1e-3], ranks=[8], decimals=[2],
                   context_lengths=[128], grid_context=128, steps=12, final_steps=24, batch_size=4, eval_batch_size=16,
-                  max_train_trajectories=40, eval_windows=8, final_samples=4, sample_n=8, budget=BUDGET),
+                  max_train_trajectories=40, eval_windows=8, final_samples=4, point_n=16, budget=BUDGET),
     'cpu': dict(model='embedded', n_eval=50, context_steps=50, horizon=20, lrs=[5e-4], ranks=[8], decimals=[2],
                 context_lengths=[512], grid_context=512, steps=120, final_steps=120, batch_size=4, eval_batch_size=25,
-                max_train_trajectories=None, eval_windows=16, final_samples=4, sample_n=10, budget=BUDGET),
+                max_train_trajectories=None, eval_windows=16, final_samples=4, point_n=20, budget=BUDGET),
     'coursework': dict(model='embedded', n_eval=100, context_steps=50, horizon=20, lrs=[1e-5, 5e-5, 1e-4],
                        ranks=[2, 4, 8], decimals=[2, 3], context_lengths=[128, 512, 768], grid_context=512, steps=500,
                        final_steps=8000, batch_size=4, eval_batch_size=16, max_train_trajectories=None, eval_windows=64,
-                       final_samples=10, sample_n=100, budget=BUDGET),
+                       final_samples=10, point_n=50, budget=BUDGET),
 }
 
 # %% ../nbs/08_study.ipynb #3c41c5d8
@@ -144,7 +144,8 @@ def estimate_flops(kind:str, p:dict, arch:dict) -> float:
     head = HEAD_SIZE if p.get('head', 'alphabet') == 'alphabet' else None
     gen = flops_generate(arch, p['eval_batch_size'], prompt, p['horizon'] * tokens_per_step, p.get('rank', 0),
                          head_vocab=head).total
-    evals = gen * -(-p['n_eval'] * p.get('samples', 1) // p['eval_batch_size'])  # `samples` paths per trajectory
+    batches = lambda paths: -(-p['n_eval'] * paths // p['eval_batch_size'])  # `paths` per trajectory
+    evals = gen * (batches(p.get('samples', 1)) + (batches(1) if p.get('greedy') else 0))  # greedy ones beside
     if kind == 'eval': return evals
     if kind == 'baseline':
         return evals * len(p.get('splits', ('val', 'test')))  # the baseline forecasts each of its splits
@@ -190,7 +191,7 @@ def baseline_splits(p:dict) -> list[str]:
 
 # %% ../nbs/08_study.ipynb #8a0b0021
 _COUNTS = ('n_eval', 'context_steps', 'horizon', 'grid_context', 'steps', 'final_steps', 'batch_size',
-           'eval_batch_size', 'eval_windows', 'sample_n')
+           'eval_batch_size', 'eval_windows', 'point_n')
 
 def _check_options(p:dict) -> None:
     bad = lambda k, want: ValueError(f"study option {k} must be {want}, got {p[k]!r}")
@@ -199,7 +200,7 @@ def _check_options(p:dict) -> None:
     for k in ('lrs', 'ranks', 'decimals', 'context_lengths'):
         if not isinstance(p[k], (list, tuple)) or not p[k]: raise bad(k, 'a non-empty list')
     if not isinstance(p['final_samples'], int) or p['final_samples'] < 0:
-        raise bad('final_samples', 'an integer ≥ 0 (0 or 1: no sampled paths)')
+        raise bad('final_samples', 'an integer ≥ 0 (0 or 1: greedy forecasts only, no sampled paths)')
     if not isinstance(p['budget'], (int, float)) or not p['budget'] > 0: raise bad('budget', 'a number of FLOPs > 0')
 
 # %% ../nbs/08_study.ipynb #8a0b0022
@@ -222,12 +223,13 @@ def _check_data(p:dict, trajectories, data:str) -> None:
         raise ValueError(f"{data}: study options context_steps {p['context_steps']} + horizon {p['horizon']} "
                          f"exceed its {T} steps")
     parts = split(n)
-    need = dict(train=1, val=p['n_eval'] if has_choice(p) else 1,   # validation loss needs one trajectory at least
-                test=max(p['n_eval'], p['sample_n'] if p['final_samples'] > 1 else 0))
+    need = dict(train=1,   # validation loss needs one trajectory at least; the point forecast is chosen on point_n
+                val=max(p['n_eval'] if has_choice(p) else 1, p['point_n'] if p['final_samples'] > 1 else 0),
+                test=p['n_eval'])
     for s, k in need.items():
         if len(getattr(parts, s)) < k:
             raise ValueError(f"{data}: its {n} trajectories leave {len(getattr(parts, s))} in the {s} split; "
-                             f"the study needs {k} (lower n_eval or sample_n, or use a larger file)")
+                             f"the study needs {k} (lower n_eval or point_n, or use a larger file)")
 
 def check_study(p:dict, trajectories=None, data:str='data') -> None:
     """Raise `ValueError` naming the first study option out of range, a training setting that would be refused,
@@ -360,14 +362,17 @@ def _study_estimate(self:Study) -> list[dict]:
               ('grid', choose * len(p['lrs']) * len(p['ranks']), p['steps'], p['grid_context'], r_max),
               ('decimals', choose * (len(p['decimals']) - 1), p['steps'], p['grid_context'], r_max),
               *[('context', choose, p['steps'], c, r_max) for c in p['context_lengths'] if c != p['grid_context']],
-              ('final', 1, p['final_steps'], c_max, r_max), ('sampled', int(p['final_samples'] > 1), 0, 0, r_max)]
+              ('final', 1, p['final_steps'], c_max, r_max), ('point', int(p['final_samples'] > 1), 0, 0, r_max),
+              ('sampled', 2 * int(p['final_samples'] > 1), 0, 0, r_max)]
     rows = []
     for stage, n, steps, ctx, r in stages:
         if not n: continue
         q = {**p, 'decimals': max(p['decimals']), 'rank': r, 'context_length': ctx, 'steps': steps,
              'splits': baseline_splits(p)}
-        if stage == 'sampled': q.update(n_eval=p['sample_n'], samples=p['final_samples'])
-        each = estimate_flops(dict(baseline='baseline', sampled='eval').get(stage, 'finetune'), q, self.arch)
+        if stage == 'point': q.update(n_eval=p['point_n'], samples=p['final_samples'], greedy=True)
+        if stage == 'sampled': q.update(samples=p['final_samples'])
+        kind = dict(baseline='baseline', point='eval', sampled='eval').get(stage, 'finetune')
+        each = estimate_flops(kind, q, self.arch)
         sec = _step_seconds(ctx) if steps else None
         rows.append(dict(stage=stage, runs=n, steps=steps or None, context=ctx or None, flops=n * each,
                          train_hours=None if sec is None else n * steps * sec / 3600))
@@ -437,15 +442,22 @@ def _study_steps(self:Study) -> dict:
 Study._steps = _study_steps
 
 def _study_final(self:Study, params:dict) -> dict:
-    "The final run (setting `params`, `final_steps` steps, scored on test), its sampled paths, then the report."
+    """The final run (setting `params`, `final_steps` steps, scored on test); with `final_samples` = k > 1, the point
+    forecast chosen on validation (the greedy path or the median of k sampled paths) and k paths per test trajectory
+    for the fine-tuned and the untrained model; then the report."""
     p, name = self.p, 'final_' + _run_name(params)
     rec = self.run(name, 'finetune.ipynb', dict(params, steps=p['final_steps'], eval_split='test'), 'finetune')
-    # k sampled paths: median, CRPS, interval coverage
     if rec and rec['status'] == 'finished' and p['final_samples'] > 1:
-        sp = dict(model=params['model'], adapter=str((self.dir / name / 'adapter').resolve()), data=self.data,
-                  n_eval=p['sample_n'], context_steps=p['context_steps'], horizon=p['horizon'],
+        adapter = str((self.dir / name / 'adapter').resolve())
+        sp = dict(model=params['model'], data=self.data, context_steps=p['context_steps'], horizon=p['horizon'],
                   decimals=params['decimals'], eval_batch_size=p['eval_batch_size'], samples=p['final_samples'])
-        self.run('sampled_' + name, 'sampled.ipynb', sp, 'eval')
+        # greedy against the median of k paths, on validation trajectories (the test split stays unseen)
+        self.run('point_' + name, 'sampled.ipynb', dict(sp, adapter=adapter, split='val', n_eval=p['point_n'],
+                                                        greedy=True), 'eval')
+        # k paths per test trajectory, both models: the median's error, CRPS and interval coverage
+        test = dict(sp, split='test', n_eval=p['n_eval'])
+        self.run_stage([('sampled_' + name, 'sampled.ipynb', dict(test, adapter=adapter), 'eval'),
+                        ('sampled_baseline', 'sampled.ipynb', dict(test, adapter=None), 'eval')])
     return self._report()
 Study.final = _study_final
 
