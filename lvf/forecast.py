@@ -30,9 +30,9 @@ from .tokenizer import HEAD_SIZE, Codec, head_ids, step_tokens, steps_that_fit
 # %% auto #0
 __all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'context_texts', 'chat_prompt', 'StepGrammar', 'constrain', 'choose', 'StepCounter',
            'left_pad', 'kv_cache_kwargs', 'grouped_attention', 'decode_attention', 'attention_implementation',
-           'generate', 'Forecast', 'ForecastConfig', 'forecast_config', 'batch_flops', 'value_caps', 'forecast',
-           'context_steps_for_tokens', 'adapter_config', 'adapter_codec', 'load_forecaster', 'write_forecasts',
-           'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
+           'shared_prompts', 'generate', 'Forecast', 'ForecastConfig', 'forecast_config', 'batch_flops', 'value_caps',
+           'forecast', 'context_steps_for_tokens', 'adapter_config', 'adapter_codec', 'load_forecaster',
+           'write_forecasts', 'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
 
 # %% ../nbs/06_forecast.ipynb #a212d01d
 def context_texts(codec:Codec, trajectories:np.ndarray, context_steps:int) -> tuple[list[str], np.ndarray]:
@@ -197,18 +197,36 @@ def _next_scores(model, out, ids:torch.Tensor|None, sliced:bool) -> torch.Tensor
     scores = out.logits[:, -1].float()                                                # (B, V)
     return scores if ids is None else scores[:, ids]
 
+def shared_prompts(prompts:list[list[int]]) -> tuple[list[list[int]], list[int]]:
+    "The distinct prompts, in order of first appearance, and for each prompt the index of its distinct one."
+    first = {}
+    rows = [first.setdefault(tuple(p), len(first)) for p in prompts]
+    return [list(p) for p in first], rows
+
+def _expand(out, rows:torch.Tensor):
+    "`out` of a prefill over distinct prompts, copied to the batch's rows: its KV cache and last outputs."
+    (out.cache if getattr(out, 'cache', None) is not None else out.past_key_values).reorder_cache(rows)
+    for k in ('last_hidden_state', 'logits'):
+        if out.get(k) is not None: out[k] = out[k].index_select(0, rows)
+    return out
+
 @torch.no_grad()
 def generate(model, prompts:list[list[int]], max_new_tokens:int, pad_id:int, tracker, ids:torch.Tensor|None=None,
              greedy:bool=True, temperature:float=1.0, top_p:float=1.0, generator=None, head:str='alphabet',
              attn_impl:str|None=None) -> tuple[list[list[int]], int]:
     """New tokens of each prompt (up to when its `tracker` row is done) and the decoding steps run;
-    constrained to `ids` if given. Decoding steps use attention implementation `attn_impl` (`decode_attention`)."""
+    constrained to `ids` if given. Decoding steps use attention implementation `attn_impl` (`decode_attention`).
+    Identical prompts (the k sampled paths of one context) share one prefill."""
     dev, sliced = model.device, ids is not None and head == 'alphabet'
     # the alphabet head: body, then a slice
     net, keep = (model.get_decoder(), {}) if sliced else (model, dict(logits_to_keep=1))
-    x, mask = left_pad(prompts, pad_id, dev)                                   # (B, P)
+    distinct, rows = shared_prompts(prompts)
+    x, mask = left_pad(distinct, pad_id, dev)                                  # (U, P): each distinct prompt once
     pos = (mask.cumsum(-1) - 1).clamp(min=0)                                   # real tokens count from 0
     out = net(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=True, **keep)   # the prefill
+    if len(distinct) < len(prompts):                                           # its cache copied to every path
+        rows = torch.tensor(rows, device=dev)
+        out, mask, pos = _expand(out, rows), mask[rows], pos[rows]             # (B, P)
     new, live = [], []
     with attention_implementation(model, attn_impl):                          # then one token per step
         for t in range(max_new_tokens):
@@ -318,14 +336,16 @@ def _lora_of(model) -> tuple[int, tuple]:
     return max(l.rank for l in layers.values()), tuple(sorted({k.rsplit('.', 1)[-1] for k in layers}))
 
 @lru_cache(maxsize=1024)
-def _batch_flops(arch:Arch, batch:int, prompt_len:int, new_tokens:int, lora:tuple, head:int|None) -> float:
-    # lora: (rank, targets)
-    return float(flops_generate(arch, batch, prompt_len, new_tokens, *lora, head_vocab=head).total)
+def _batch_flops(arch:Arch, batch:int, prompt_len:int, new_tokens:int, lora:tuple, head:int|None,
+                 distinct:int|None) -> float:
+    # lora: (rank, targets); every cost of a prefill scales with the prompts it reads: `distinct` of `batch` are read
+    fc = flops_generate(arch, batch, prompt_len, new_tokens, *lora, head_vocab=head)
+    return float(fc.total - fc.stages['prefill'] * (1 - (distinct or batch) / batch))
 
-def batch_flops(model, batch:int, prompt_len:int, new_tokens:int, head:int|None=None) -> float:
+def batch_flops(model, batch:int, prompt_len:int, new_tokens:int, head:int|None=None, distinct:int|None=None) -> float:
     """Generation FLOPs of one batch on `model` (`lvf.flops.flops_generate`, coursework convention, LoRA included;
-    logits over `head` tokens if given)."""
-    return _batch_flops(arch_dims(model.config), batch, prompt_len, new_tokens, _lora_of(model), head)
+    logits over `head` tokens if given), whose prefill reads `distinct` prompts (default: all `batch`)."""
+    return _batch_flops(arch_dims(model.config), batch, prompt_len, new_tokens, _lora_of(model), head, distinct)
 
 # %% ../nbs/06_forecast.ipynb #eba07156
 def _prompts(tokenizer, codec, trajectories, context_steps, horizon, chat):
@@ -372,10 +392,12 @@ def _run(model, tokenizer, codec, prompts, alphas, caps, order, n_vars:int, max_
                                    torch.as_tensor(caps[b]))
                        if ids is not None else
                        StepCounter(tokenizer, B, horizon, model.config.vocab_size, end_ids, model.device))
-            new, steps_run = generate(model, [prompts[i] for i in b], max_new, tokenizer.pad_token_id, tracker, ids,
+            batch_prompts = [prompts[i] for i in b]
+            new, steps_run = generate(model, batch_prompts, max_new, tokenizer.pad_token_id, tracker, ids,
                                       c.is_greedy, c.temperature, c.top_p, gen, c.head,
                                       decode_attention(c.decode_attention, model.device))
-            flops += batch_flops(model, B, max(len(prompts[i]) for i in b), steps_run, head)
+            flops += batch_flops(model, B, max(map(len, batch_prompts)), steps_run, head,
+                                 len(shared_prompts(batch_prompts)[0]))  # one prefill per distinct prompt
             for i, toks in zip(b, new):
                 text = tokenizer.decode(toks, skip_special_tokens=True)
                 texts[i][seen[i]], values[i, seen[i]] = text, _parse(codec, text, alphas[i], horizon, n_vars)

@@ -538,7 +538,7 @@ def run_rows(runs:dict[str, dict]) -> list[dict]:
         res, p, t = r['result'], r['params'], r['result'].get('train', {})
         # the baseline forecasts both splits: its validation row is what the fine-tuned runs compare against
         splits = [('val', res['val_metrics'])] if 'val_metrics' in res else []
-        for part, m in splits + [(p.get('eval_split', 'test'), res['metrics'])]:
+        for part, m in splits + [(p.get('eval_split', p.get('split', 'test')), res['metrics'])]:  # point_: val
             rows.append(dict(run=name, split=part, lr=p.get('lr'), rank=p.get('rank'),
                              context_length=p.get('context_length'), decimals=p.get('decimals'), steps=t.get('steps'),
                              train_loss=t.get('train_loss'), val_loss=t.get('val_loss'), mae=m['mae'], rmse=m['rmse'],
