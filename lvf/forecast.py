@@ -23,7 +23,7 @@ from .data import load_h5
 from .core import (atomic_write, check_output, cli_errors, config_parser, file_sha256, read_json, split_options,
                       write_in_memory)
 from .flops import Arch, arch_dims, flops_generate
-from .lora import load_adapter, lora_layers
+from .lora import CONFIG_FILE, load_adapter, lora_layers, read_adapter
 from .model import head_logits, load_model
 from .tokenizer import HEAD_SIZE, Codec, head_ids, step_tokens, steps_that_fit
 
@@ -459,13 +459,11 @@ def context_steps_for_tokens(tokenizer, codec:Codec, trajectories:np.ndarray, n_
 
 # %% ../nbs/06_forecast.ipynb #d7cddb14
 def adapter_config(path) -> dict:
-    "The contents of an adapter folder's adapter_config.json; {} if `path` is None or has none."
-    cfg = Path(path) / 'adapter_config.json' if path is not None else None
-    return (read_json(cfg, fix='save the adapter again (or train its run again)')
-            if cfg is not None and cfg.exists() else {})
+    "What an adapter folder holds (`lvf.lora.read_adapter`: settings, provenance); {} if `path` is None or has none."
+    return read_adapter(path) if path is not None and (Path(path) / CONFIG_FILE).exists() else {}
 
 def adapter_codec(path) -> Codec|None:
-    "The codec an adapter was trained with, from its folder (`codec.json` or `adapter_config.json`), or None."
+    "The codec an adapter was trained with, from its folder (`codec.json` or its provenance), or None."
     path = Path(path)
     if (path / 'codec.json').exists():
         return Codec.from_dict(read_json(path / 'codec.json', fix='save the adapter again (or train its run again)'))

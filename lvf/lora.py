@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_lora.ipynb #8b6c8861
 from __future__ import annotations
-import json, math
+import hashlib, json, math, re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,9 +18,10 @@ import lvf
 from .core import atomic_write, file_sha256, read_json, write_in_memory
 
 # %% auto #0
-__all__ = ['RANK', 'ALPHA', 'TARGETS', 'ADAPTER_FILE', 'CONFIG_FILE', 'LoRALinear', 'lora_layers', 'apply_lora',
-           'lora_state_dict', 'set_lora_state', 'merge_lora', 'unmerge_lora', 'lora_disabled', 'lora_config',
-           'save_adapter', 'load_adapter']
+__all__ = ['RANK', 'ALPHA', 'TARGETS', 'ADAPTER_FILE', 'CONFIG_FILE', 'LVF_FILE', 'LEGACY_FILE', 'LoRALinear', 'lora_layers',
+           'apply_lora', 'lora_state_dict', 'set_lora_state', 'merge_lora', 'unmerge_lora', 'lora_disabled',
+           'lora_config', 'peft_key', 'lvf_key', 'peft_config', 'lora_settings', 'save_adapter', 'read_adapter',
+           'load_adapter']
 
 # %% ../nbs/03_lora.ipynb #51f41ec2
 # the reference design, r = 8 and α = 16 on q and v: every default below
@@ -157,7 +158,9 @@ def lora_disabled(model):
         for l in merged: l.merge()
 
 # %% ../nbs/03_lora.ipynb #0dd9a53e
-ADAPTER_FILE, CONFIG_FILE = 'adapter.safetensors', 'adapter_config.json'
+ADAPTER_FILE, CONFIG_FILE, LVF_FILE = 'adapter_model.safetensors', 'adapter_config.json', 'lvf_adapter.json'
+LEGACY_FILE = 'adapter.safetensors'  # lvf's own format before it wrote peft's: still loads
+_PEFT_PREFIX = 'base_model.model.'
 
 def lora_config(model) -> dict:
     "rank, alpha, targets and dropout of the model's LoRA layers (which share one configuration)."
@@ -170,42 +173,113 @@ def lora_config(model) -> dict:
     return dict(rank=rank, alpha=alpha, targets=list(dict.fromkeys(n.rsplit('.', 1)[-1] for n in layers)),
                 dropout=dropout)
 
+def peft_key(name:str) -> str:
+    "peft's name of the LoRA tensor lvf calls `name` (`model.layers.0.self_attn.q_proj.lora_A`)."
+    return f'{_PEFT_PREFIX}{name}.weight'
+
+def lvf_key(key:str) -> str:
+    "lvf's name of peft's LoRA tensor `key` (saved with or without peft's adapter name); `ValueError` for others."
+    m = re.fullmatch(r'base_model\.model\.(.+\.lora_[AB])(?:\.[^.]+)?\.weight', key)
+    if m is None: raise ValueError(f"tensor {key!r} is not a LoRA A or B matrix: lvf applies only those")
+    return m[1]
+
+
+# %% ../nbs/03_lora.ipynb #d7c73805
+# peft options lvf's LoRA layer does not have, with the one value it supports
+_PEFT_FIXED = dict(bias='none', fan_in_fan_out=False, use_rslora=False, use_dora=False, modules_to_save=None,
+                   layers_to_transform=None, rank_pattern={}, alpha_pattern={})
+# options of newer peft versions that change what the adapter computes: off (absent, null, false or empty) only
+_PEFT_OFF = ('lora_bias', 'exclude_modules', 'layer_replication', 'trainable_token_indices', 'target_parameters',
+             'use_qalora', 'alora_invocation_tokens')
+
+def peft_config(settings:dict, base:str) -> dict:
+    "peft's `adapter_config.json` for lvf's LoRA `settings` (rank, alpha, targets, dropout) on base model `base`."
+    return dict(peft_type='LORA', task_type='CAUSAL_LM', base_model_name_or_path=base, r=settings['rank'],
+                lora_alpha=settings['alpha'], target_modules=list(settings['targets']),
+                lora_dropout=settings['dropout'],
+                init_lora_weights=True, inference_mode=True, layers_pattern=None, **_PEFT_FIXED)
+
+def lora_settings(pcfg:dict, where='adapter_config.json') -> dict:
+    "lvf's LoRA settings (rank, alpha, targets, dropout) from a peft config; `ValueError` for what lvf cannot apply."
+    if pcfg.get('peft_type') != 'LORA':
+        raise ValueError(f"{where}: peft_type {pcfg.get('peft_type')!r}; lvf applies LoRA adapters only")
+    for k, ok in _PEFT_FIXED.items():
+        if pcfg.get(k) not in (ok, None) and not (ok == {} and not pcfg.get(k)):
+            raise ValueError(f"{where}: {k}={pcfg[k]!r}, which lvf's LoRA layer does not support (only {ok!r})")
+    if on := [k for k in _PEFT_OFF if pcfg.get(k)]:
+        raise ValueError(f"{where}: {on[0]}={pcfg[on[0]]!r}, which lvf's LoRA layer does not support")
+    t = pcfg.get('target_modules')
+    if not isinstance(t, list) or not t or not all(isinstance(x, str) for x in t):
+        raise ValueError(f"{where}: target_modules {t!r}; lvf needs a list of module names, e.g. ['q_proj', 'v_proj']")
+    return dict(rank=pcfg['r'], alpha=pcfg['lora_alpha'], targets=t, dropout=pcfg.get('lora_dropout') or 0.0)
+
 # %% ../nbs/03_lora.ipynb #4937a216
 def save_adapter(model, path, base_info:dict, extra:dict|None=None) -> Path:
-    "Save the LoRA weights and config to folder `path` (adapter.safetensors + adapter_config.json), atomically."
+    """Save the model's LoRA to folder `path` as peft does (adapter_model.safetensors + adapter_config.json), with
+    lvf's provenance beside it (lvf_adapter.json); each file atomically."""
     path, extra = Path(path), extra or {}
-    cfg = dict(lora_config(model), base_name=base_info['name'], base_weights_sha256=base_info['weights_sha256'],
-               n_params=sum(p.numel() for p in _lora_params(model).values()), lvf_version=lvf.__version__)
-    if clash := sorted(set(extra) & (set(cfg) | {'adapter_sha256'})):
+    settings = lora_config(model)
+    pcfg = peft_config(settings, base_info['name'])
+    meta = dict(base_name=base_info['name'], base_weights_sha256=base_info['weights_sha256'],
+                n_params=sum(p.numel() for p in _lora_params(model).values()), lvf_version=lvf.__version__,
+                peft_config=pcfg)
+    if clash := sorted(set(extra) & (set(meta) | set(settings) | {'adapter_sha256', 'format', 'weights'})):
         raise ValueError(f"extra keys {clash} would overwrite the adapter config")
     json.dumps(extra)  # fail on unserialisable extras before writing anything
-    tensors = {k: v.detach().cpu().contiguous() for k, v in _lora_params(model).items()}
-    write_in_memory(path / ADAPTER_FILE, lambda buf: buf.write(save(tensors, metadata={'format': 'pt'})))
-    cfg.update(adapter_sha256=file_sha256(path / ADAPTER_FILE), **extra)
-    with atomic_write(path / CONFIG_FILE) as tmp: tmp.write_text(json.dumps(cfg, indent=1) + '\n')
+    blob = save({peft_key(k): v.detach().cpu().contiguous() for k, v in _lora_params(model).items()},
+                metadata={'format': 'pt'})
+    meta.update(adapter_sha256=hashlib.sha256(blob).hexdigest(), **extra)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / LEGACY_FILE).unlink(missing_ok=True)  # an older lvf save in this folder must not be mistaken for this one
+    with atomic_write(path / LVF_FILE) as tmp: tmp.write_text(json.dumps(meta, indent=1) + '\n')
+    write_in_memory(path / ADAPTER_FILE, lambda buf: buf.write(blob))
+    with atomic_write(path / CONFIG_FILE) as tmp: tmp.write_text(json.dumps(pcfg, indent=1) + '\n')
     return path
 
 # %% ../nbs/03_lora.ipynb #aec37d2b
 _REQUIRED = ('rank', 'alpha', 'targets', 'dropout', 'base_name', 'base_weights_sha256', 'adapter_sha256')
+_FIX = 'save the adapter again (or train its run again)'
 
-def load_adapter(model, path, base_info:dict) -> dict:
-    "Load an adapter saved by `save_adapter` onto `model` (applying LoRA if it has none); returns its config."
+def read_adapter(path) -> dict:
+    """What the adapter folder `path` holds, in lvf's terms: LoRA settings (rank, alpha, targets, dropout), its
+    `weights` file, its `format` ('peft': lvf's save; 'peft-foreign': peft's files only; 'lvf-legacy'), and the
+    provenance lvf wrote (base, hashes, training config, codec …) where there is one."""
     path = Path(path)
     if not (path / CONFIG_FILE).exists():
-        raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; is this an adapter folder written by save_adapter?")
-    cfg = read_json(path / CONFIG_FILE, fix='save the adapter again (or train its run again)')
-    if missing := [k for k in _REQUIRED if k not in cfg]: raise ValueError(f"{path / CONFIG_FILE} lacks {missing}")
-    if cfg['base_weights_sha256'] != base_info['weights_sha256']:
+        raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; is this an adapter folder (written by lvf or peft)?")
+    cfg = read_json(path / CONFIG_FILE, fix=_FIX)
+    if 'peft_type' not in cfg:  # lvf's own format before it wrote peft's
+        if missing := [k for k in _REQUIRED if k not in cfg]: raise ValueError(f"{path / CONFIG_FILE} lacks {missing}")
+        return dict(cfg, format='lvf-legacy', weights=LEGACY_FILE)
+    settings = lora_settings(cfg, path / CONFIG_FILE)
+    if not (path / LVF_FILE).exists():
+        return dict(settings, format='peft-foreign', weights=ADAPTER_FILE, base_name=cfg.get('base_model_name_or_path'))
+    meta = read_json(path / LVF_FILE, fix=_FIX)
+    if missing := [k for k in ('base_name', 'base_weights_sha256', 'adapter_sha256', 'peft_config') if k not in meta]:
+        raise ValueError(f"{path / LVF_FILE} lacks {missing}")
+    if meta['peft_config'] != cfg:
+        raise ValueError(f"{path / CONFIG_FILE} is not the config {LVF_FILE} describes (interrupted or mixed save?)")
+    return dict(meta, **settings, format='peft', weights=ADAPTER_FILE)
+
+def load_adapter(model, path, base_info:dict) -> dict:
+    "Load the adapter in folder `path` (lvf's or peft's) onto `model`, applying LoRA if it has none; returns its config"
+    path, cfg = Path(path), read_adapter(path)
+    if cfg.get('base_weights_sha256') not in (None, base_info['weights_sha256']):
         raise ValueError(f"{path}: adapter was trained on base {cfg['base_name']!r} "
                          f"(weights sha256 {cfg['base_weights_sha256'][:12]}…), "
                          f"refusing to load it onto {base_info['name']!r} "
                          f"(weights sha256 {base_info['weights_sha256'][:12]}…)")
-    if not (path / ADAPTER_FILE).exists() or file_sha256(path / ADAPTER_FILE) != cfg['adapter_sha256']:
-        raise ValueError(f"{path / ADAPTER_FILE} is missing or is not the file {CONFIG_FILE} describes "
-                         f"(interrupted or mixed save?)")
+    weights = path / cfg['weights']
+    described_by = CONFIG_FILE if cfg['format'] == 'lvf-legacy' else LVF_FILE
+    if not weights.exists() or ('adapter_sha256' in cfg and file_sha256(weights) != cfg['adapter_sha256']):
+        raise ValueError(f"{weights} is missing or is not the file {described_by} describes "
+                         "(interrupted or mixed save?)")
     want = {k: cfg[k] for k in ('rank', 'alpha', 'targets', 'dropout')}
     if not lora_layers(model): apply_lora(model, want['rank'], want['alpha'], tuple(want['targets']), want['dropout'])
     elif (have := lora_config(model)) != want:
         raise ValueError(f"the model's LoRA {have} differs from the adapter's {want}")
-    set_lora_state(model, load_file(path / ADAPTER_FILE))
+    state = load_file(weights)
+    if cfg['format'] != 'lvf-legacy': state = {lvf_key(k): v for k, v in state.items()}
+    try: set_lora_state(model, state)
+    except ValueError as e: raise ValueError(f"{path}: {e}") from None  # e.g. a peft adapter of another base
     return cfg

@@ -1,5 +1,6 @@
 "End-to-end tests of `lvf_eval`, run as a user runs it (a subprocess, real files), on the tiny model."
 import json, subprocess, sys
+import pytest
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -79,3 +80,25 @@ def test_lvf_eval_refuses_an_adapter_of_another_base_model(tmp_path):
     r = run('--model', 'tiny', '--data', DATA, '--n', 2, '--adapter', tmp_path / 'adapter', '--json', tmp_path / 'x.json', '--quiet')
     assert r.returncode == 2 and 'refusing to load it' in r.stderr and r.stderr.count('\n') == 1, r.stderr
     assert not (tmp_path / 'x.json').exists()
+
+
+@pytest.mark.filterwarnings('ignore:.*is_gradient_checkpointing:FutureWarning')  # peft's call, transformers' notice
+def test_lvf_eval_evaluates_an_adapter_peft_trained(tmp_path):
+    # an adapter trained and saved by peft (a few steps on the tiny model), as a Hugging Face user would bring one
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from lvf.model import load_model
+    model, tok, _ = load_model('tiny', dtype='float32')
+    pm = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=['q_proj', 'v_proj'], lora_dropout=0.0))
+    opt = torch.optim.AdamW([p for p in pm.parameters() if p.requires_grad], lr=1e-2)
+    ids = tok('1.20,0.85;1.31,0.80;1.45,0.78;1.58,0.79;', return_tensors='pt').input_ids
+    for _ in range(3):
+        pm(input_ids=ids, labels=ids).loss.backward(); opt.step(); opt.zero_grad()
+    pm.save_pretrained(tmp_path / 'peft_adapter')
+    out = tmp_path / 'peft.json'
+    r = run('--model', 'tiny', '--data', DATA, '--split', 'test', '--n', 2, '--context-steps', 10, '--horizon', 3,
+            '--adapter', tmp_path / 'peft_adapter', '--no-figures', '--json', out, '--quiet')
+    assert r.returncode == 0, r.stderr
+    m = json.loads(out.read_text())
+    assert m['parse_success'] == 1.0 and m['n'] == 2 and m['mae'] >= 0
+    assert m['model']['adapter']['format'] == 'peft-foreign' and m['model']['adapter']['rank'] == 4, m['model']
