@@ -31,6 +31,8 @@ def cases(tmp):
             ('lvf_flops', ['--batch', 'four'], "argument --batch: invalid int value: 'four'"),
             ('lvf_flops', ['--convention', 'kaplan'], "unknown convention 'kaplan'"),
             ('lvf_bench', ['no-such-benchmark'], "no benchmark 'no-such-benchmark'"),
+            ('lvf_export', [tmp / 'nope', '--out', tmp / 'm'], 'nope: no such adapter folder'),
+            ('lvf_export', [tmp], 'give --out (a merged model folder), --gguf (a GGUF LoRA file), or both'),
             ('lvf_docs', ['--nope'], 'unrecognized arguments: --nope'),
             ('lvf_docs', [], 'is not in one (no settings.ini here or above): run it in the repository')]  # cwd: outside
 
@@ -44,7 +46,7 @@ def test_every_console_script_reports_bad_input_on_one_line(tmp_path):
     assert (tmp_path / 'd.h5').read_bytes() == DATA.read_bytes()  # an output named like an input destroyed nothing
 
 
-@pytest.mark.parametrize('tool', ['lvf_data', 'lvf_train', 'lvf_eval', 'lvf_forecast', 'lvf_study', 'lvf_flops', 'lvf_bench', 'lvf_docs'])
+@pytest.mark.parametrize('tool', ['lvf_data', 'lvf_train', 'lvf_eval', 'lvf_forecast', 'lvf_study', 'lvf_flops', 'lvf_bench', 'lvf_docs', 'lvf_export'])
 def test_every_console_script_has_help(tool):
     r = subprocess.run([str(BIN / tool), '--help'], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and 'usage:' in r.stdout, r.stderr
