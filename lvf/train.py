@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb #de489508
 from __future__ import annotations
-import inspect, json, math, os, shutil, time
+import importlib.util, inspect, json, math, os, shutil, time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,9 +22,9 @@ from .model import head_logits, library_versions, load_model
 from .tokenizer import Codec, encode_steps, head_ids, token_windows, tokenize_steps
 
 # %% auto #0
-__all__ = ['RESUMABLE_CHANGES', 'RUN_FILES', 'TrainConfig', 'make_config', 'make_windows', 'collate', 'batch_indices',
+__all__ = ['RESUMABLE_CHANGES', 'TB_TAGS', 'RUN_FILES', 'TrainConfig', 'make_config', 'make_windows', 'collate', 'batch_indices',
            'lr_factor', 'warmup_steps', 'save_checkpoint', 'index_in', 'lm_nll', 'eval_loss', 'TrainingDiverged',
-           'config_changes', 'train', 'lvf_train', 'lvf_train_cli']
+           'config_changes', 'tensorboard_writer', 'log_row', 'train', 'lvf_train', 'lvf_train_cli']
 
 # %% ../nbs/05_train.ipynb #fd036beb
 @dataclass
@@ -60,6 +60,7 @@ class TrainConfig:
     seed:int=0
     dtype:str|None=None                      # 'float32' or 'bfloat16'; default: bf16 where the hardware has it
     device:str|None=None                     # default: cuda if available
+    report_to:str='none'                     # 'tensorboard': event files in out/tensorboard as well (JSON lines stay)
     out:str='runs/finetune'                  # output folder
 
     def __post_init__(self):
@@ -77,6 +78,10 @@ class TrainConfig:
             (c.schedule in ('cosine', 'linear', 'constant'), f"unknown schedule {c.schedule!r}"),
             (c.head in ('alphabet', 'full'), f"head must be 'alphabet' or 'full', got {c.head!r}"),
             (c.flop_convention in ('coursework', 'standard'), f"unknown flop_convention {c.flop_convention!r}"),
+            (c.report_to in ('none', 'tensorboard'), f"report_to must be 'none' or 'tensorboard', got {c.report_to!r}"),
+            (c.report_to != 'tensorboard' or importlib.util.find_spec('tensorboard') is not None,
+             "report_to='tensorboard' needs the tensorboard package: pip install tensorboard (or the [tensorboard] "
+             "extra)"),
             (0 <= c.warmup <= 0.5,
              f"warmup is the fraction of the steps spent warming up (0 to 0.5, e.g. 0.1), got {c.warmup}"),
             (0 <= c.dropout < 1 and c.weight_decay >= 0 and c.clip >= 0, "dropout, weight_decay or clip out of range"),
@@ -237,7 +242,7 @@ class TrainingDiverged(RuntimeError):
     "Training met a non-finite loss or gradient and stopped (its summary says so; no adapter is saved)."
 
 # what may differ on resume: a limit and where the run lives or computes
-RESUMABLE_CHANGES = ('budget', 'out', 'device')
+RESUMABLE_CHANGES = ('budget', 'out', 'device', 'report_to')
 
 def config_changes(saved:dict, c:TrainConfig) -> list[str]:
     """The fields of `c` that differ from the `saved` run config (`config.json`), as 'name: old → new',
@@ -278,6 +283,7 @@ class _Run:
     out: Path                                 # the run folder
     config: dict                              # what config.json holds
     ids: torch.Tensor|None                    # the alphabet head's token ids (None: the full head)
+    log: object = None                        # a TensorBoard writer, if the run reports to one
 
 # %% ../nbs/05_train.ipynb #dcfb9632
 def _finish(c:TrainConfig, r:_Run, stopped:str, state:dict, evaluate) -> dict:
@@ -291,6 +297,7 @@ def _finish(c:TrainConfig, r:_Run, stopped:str, state:dict, evaluate) -> dict:
     elif 'val_loss' not in metrics[-1]:  # stopped early: one last validation (the budget check reserved it)
         metrics[-1]['val_loss'] = evaluate(done); _truncate_jsonl(out / 'metrics.jsonl', lambda r: r['step'] < done)
         append_jsonl(out / 'metrics.jsonl', metrics[-1])
+        log_row(r.log, dict(step=done, val_loss=metrics[-1]['val_loss']))
     if stopped.startswith('budget') and done:  # a larger budget may resume it (a budget is a resumable change)
         save_checkpoint(out / 'checkpoint.pt', done, model, r.opt, r.sched, config=config,
                         **{k: v for k, v in state.items() if k != 'step'})
@@ -317,6 +324,23 @@ def _finish(c:TrainConfig, r:_Run, stopped:str, state:dict, evaluate) -> dict:
         raise TrainingDiverged(f"{out}: {stopped} (no adapter saved; {kept}; lower the learning rate)")
     return summary
 
+# %% ../nbs/05_train.ipynb #tb000002
+# metrics.jsonl field → TensorBoard tag
+TB_TAGS = dict(train_loss='train/loss', val_loss='val/loss', lr='train/learning_rate', grad_norm='train/grad_norm',
+               tokens='train/tokens', flops='train/flops')
+
+def tensorboard_writer(out, step:int=0):
+    "A TensorBoard writer of run folder `out` (event files in `out/tensorboard`), dropping events after `step`."
+    from torch.utils.tensorboard import SummaryWriter
+    return SummaryWriter(str(Path(out) / 'tensorboard'), purge_step=step + 1 if step else None)
+
+def log_row(writer, row:dict) -> None:
+    "One `metrics.jsonl` row as TensorBoard scalars at its step (nothing if `writer` is None)."
+    if writer is None: return
+    for k, tag in TB_TAGS.items():
+        if row.get(k) is not None: writer.add_scalar(tag, row[k], row['step'])
+    writer.flush()
+
 # %% ../nbs/05_train.ipynb #cdbf9c6b
 def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
     model, opt, ledger, out, ids, autocast = r.model, r.opt, r.ledger, r.out, r.ids, r.autocast
@@ -328,7 +352,8 @@ def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
     if ledger.spent + val_cost > c.budget:
         raise ValueError(f"budget {c.budget:.3g} FLOPs is too small for even one validation ({val_cost:.3g})")
     if state['step'] == 0:  # the untrained model's validation loss: where the loss curve starts
-        append_jsonl(out / 'metrics.jsonl', dict(step=0, val_loss=evaluate(0), flops=0.0, tokens=0, wall_s=0.0))
+        first = dict(step=0, val_loss=evaluate(0), flops=0.0, tokens=0, wall_s=0.0)
+        append_jsonl(out / 'metrics.jsonl', first); log_row(r.log, first)
     t0, stopped = time.time() - state['wall_s'], 'completed'
     bar = tqdm(range(state['step'], c.steps), initial=state['step'], total=c.steps, disable=not progress, desc=out.name)
     for step in bar:
@@ -358,13 +383,13 @@ def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
         lr = opt.param_groups[0]['lr']
         opt.step(); r.sched.step(); opt.zero_grad(set_to_none=True)
         state.update(step=step + 1, flops=state['flops'] + cost, wall_s=round(time.time() - t0, 3))
-        row = dict(step=step + 1, train_loss=loss_sum, lr=lr, tokens=state['tokens'], flops=state['flops'],
-                   wall_s=state['wall_s'])
+        row = dict(step=step + 1, train_loss=loss_sum, lr=lr, grad_norm=norm, tokens=state['tokens'],
+                   flops=state['flops'], wall_s=state['wall_s'])
         if (step + 1) % c.eval_every == 0 or step + 1 == c.steps:
             row['val_loss'] = evaluate(step + 1)
             if not math.isfinite(row['val_loss']):
                 stopped = f"diverged: validation loss is {row['val_loss']} after step {step + 1}"; break
-        append_jsonl(out / 'metrics.jsonl', row)
+        append_jsonl(out / 'metrics.jsonl', row); log_row(r.log, row)
         if (step + 1) % c.checkpoint_every == 0 or step + 1 == c.steps:
             ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=step + 1)
             save_checkpoint(out / 'checkpoint.pt', step + 1, model, opt, r.sched, config=r.config,
@@ -375,7 +400,8 @@ def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
 
 # %% ../nbs/05_train.ipynb #c7e1f0a1
 # what `train` writes into its folder; a folder holding a run's files without its config.json is not a run's
-RUN_FILES = ('config.json', 'checkpoint.pt', 'metrics.jsonl', 'flops.jsonl', 'summary.json', 'adapter', 'loss.png')
+RUN_FILES = ('config.json', 'checkpoint.pt', 'metrics.jsonl', 'flops.jsonl', 'summary.json', 'adapter', 'loss.png',
+             'tensorboard')
 
 def _read_checkpoint(path) -> dict:
     try: return torch.load(path, weights_only=False)
@@ -453,10 +479,14 @@ def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> 
         else:  # a fresh start (overwrite=True, or nothing to resume):
             # nothing of an earlier run may be mistaken for this one's
             for p in (metrics_path, ledger_path, ckpt_path, out / 'summary.json'): p.unlink(missing_ok=True)
-            shutil.rmtree(out / 'adapter', ignore_errors=True)
+            for d in ('adapter', 'tensorboard'): shutil.rmtree(out / d, ignore_errors=True)
         ledger = FlopLedger(ledger_path, budget=c.budget)
-        return _loop(c, _Run(model, tok, info, opt, sched, autocast, train_w, val_w, ledger, out, config, ids),
-                     state, progress)
+        log = tensorboard_writer(out, state['step']) if c.report_to == 'tensorboard' else None
+        try:
+            return _loop(c, _Run(model, tok, info, opt, sched, autocast, train_w, val_w, ledger, out, config, ids, log),
+                         state, progress)
+        finally:
+            if log is not None: log.close()
 
 # %% ../nbs/05_train.ipynb #848ca9b6
 def lvf_train(argv:list[str]|None=None) -> dict:
