@@ -319,7 +319,7 @@ def _finish(c:TrainConfig, r:_Run, stopped:str, state:dict, evaluate) -> dict:
         tmp.write_text(json.dumps(summary, indent=1, allow_nan=False))  # strict JSON
     if diverged:
         ck = out / 'checkpoint.pt'
-        kept = (f"checkpoint.pt (step {torch.load(ck, weights_only=False)['step']}) is from before it" if ck.exists()
+        kept = (f"checkpoint.pt (step {_read_checkpoint(ck)['step']}) is from before it" if ck.exists()
                 else 'no checkpoint was written before it')
         raise TrainingDiverged(f"{out}: {stopped} (no adapter saved; {kept}; lower the learning rate)")
     return summary
@@ -404,7 +404,10 @@ RUN_FILES = ('config.json', 'checkpoint.pt', 'metrics.jsonl', 'flops.jsonl', 'su
              'tensorboard')
 
 def _read_checkpoint(path) -> dict:
-    try: return torch.load(path, weights_only=False)
+    "A checkpoint's contents, unpickled safely (tensors, numbers, strings, containers: no code can run)."
+    try:  # older checkpoints hold torch's version object in their config: the one class allowed beyond those
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            return torch.load(path, weights_only=True)
     except Exception as e:
         raise ValueError(f"{path} cannot be read ({type(e).__name__}: {e}): it is damaged; delete it "
                          "to resume from the start, or start the run again with overwrite=True") from None
@@ -468,6 +471,7 @@ def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> 
         config = dict(asdict(c), targets=list(c.targets), n_trainable=n_trainable, model_info=info,
                       data_sha256=data_sha, codec=codec.to_dict(), n_train_windows=len(train_w),
                       n_val_windows=len(val_w), versions=library_versions())
+        config = json.loads(json.dumps(config, default=str))  # plain JSON types: the checkpoint unpickles safely
         with atomic_write(out / 'config.json') as tmp: tmp.write_text(json.dumps(config, indent=1, default=str))
         state = dict(step=0, flops=0.0, tokens=0, wall_s=0.0)
         if resume and ckpt_path.exists():

@@ -156,7 +156,7 @@ def test_a_killed_worker_is_retried_and_training_resumes(cluster, tmp_path):
     victims = [*worker.children(recursive=True), worker]  # the papermill kernel, then the Ray worker
     for p in victims: p.send_signal(signal.SIGKILL)
     psutil.wait_procs(victims, timeout=10)
-    step = torch.load(run / 'checkpoint.pt', weights_only=False)['step']
+    step = torch.load(run / 'checkpoint.pt', weights_only=True)['step']
     kept = [l for l in (run / 'metrics.jsonl').read_text().splitlines() if json.loads(l)['step'] <= step]
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
