@@ -116,7 +116,9 @@ def test_ray_study_matches_the_local_one(cluster, tmp_path):
     assert ray.returncode == 0, out_ray
     assert local.returncode == 0, out_local
     a, b = records(tmp_path / 'local' / 'micro'), records(tmp_path / 'ray' / 'micro')
-    assert a.keys() == b.keys() and len(a) == 8, (sorted(a), sorted(b))
+    # the micro plan: baseline, 3 grid runs (lr × decimals), 1 context run, final, point forecast choice, the sampled
+    # paths of the fine-tuned and the untrained model, report
+    assert a.keys() == b.keys() and len(a) == 10, (sorted(a), sorted(b))
     assert all(r['status'] == 'finished' for r in b.values()), {k: r['status'] for k, r in b.items()}
     for name in a:
         if name != 'report': close(comparable(a[name]['result']), comparable(b[name]['result']), name)
