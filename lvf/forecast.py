@@ -20,6 +20,7 @@ from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 import lvf
 from .data import load_h5
+from .decode import check_decoder, static_kv, static_length, step_of
 from .core import (atomic_write, check_output, cli_errors, config_parser, file_sha256, read_json, split_options,
                       write_in_memory)
 from .flops import Arch, arch_dims, flops_generate
@@ -28,11 +29,11 @@ from .model import head_logits, load_model
 from .tokenizer import HEAD_SIZE, Codec, head_ids, step_tokens, steps_that_fit
 
 # %% auto #0
-__all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'context_texts', 'chat_prompt', 'StepGrammar', 'constrain', 'choose', 'StepCounter',
-           'left_pad', 'kv_cache_kwargs', 'grouped_attention', 'decode_attention', 'attention_implementation',
-           'shared_prompts', 'generate', 'Forecast', 'ForecastConfig', 'forecast_config', 'batch_flops', 'value_caps',
-           'forecast', 'context_steps_for_tokens', 'adapter_config', 'adapter_codec', 'load_forecaster',
-           'write_forecasts', 'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
+__all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'DECODE_STEPS', 'context_texts', 'chat_prompt', 'StepGrammar', 'constrain', 'choose',
+           'StepCounter', 'left_pad', 'kv_cache_kwargs', 'grouped_attention', 'decode_attention',
+           'attention_implementation', 'shared_prompts', 'generate', 'decode_step_for', 'Forecast', 'ForecastConfig',
+           'forecast_config', 'batch_flops', 'value_caps', 'forecast', 'context_steps_for_tokens', 'adapter_config',
+           'adapter_codec', 'load_forecaster', 'write_forecasts', 'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
 
 # %% ../nbs/06_forecast.ipynb #a212d01d
 def context_texts(codec:Codec, trajectories:np.ndarray, context_steps:int) -> tuple[list[str], np.ndarray]:
@@ -203,9 +204,13 @@ def shared_prompts(prompts:list[list[int]]) -> tuple[list[list[int]], list[int]]
     rows = [first.setdefault(tuple(p), len(first)) for p in prompts]
     return [list(p) for p in first], rows
 
+def _cache(out):
+    "The KV cache of a forward pass's output (`cache` in transformers ≥ 5.2x, `past_key_values` before)."
+    return out.cache if getattr(out, 'cache', None) is not None else out.past_key_values
+
 def _expand(out, rows:torch.Tensor):
     "`out` of a prefill over distinct prompts, copied to the batch's rows: its KV cache and last outputs."
-    (out.cache if getattr(out, 'cache', None) is not None else out.past_key_values).reorder_cache(rows)
+    _cache(out).reorder_cache(rows)
     for k in ('last_hidden_state', 'logits'):
         if out.get(k) is not None: out[k] = out[k].index_select(0, rows)
     return out
@@ -213,9 +218,10 @@ def _expand(out, rows:torch.Tensor):
 @torch.no_grad()
 def generate(model, prompts:list[list[int]], max_new_tokens:int, pad_id:int, tracker, ids:torch.Tensor|None=None,
              greedy:bool=True, temperature:float=1.0, top_p:float=1.0, generator=None, head:str='alphabet',
-             attn_impl:str|None=None) -> tuple[list[list[int]], int]:
+             attn_impl:str|None=None, step=None) -> tuple[list[list[int]], int]:
     """New tokens of each prompt (up to when its `tracker` row is done) and the decoding steps run;
-    constrained to `ids` if given. Decoding steps use attention implementation `attn_impl` (`decode_attention`).
+    constrained to `ids` if given. Decoding steps run `step` (an `lvf.decode.step_of`) over a static cache, or else
+    the model's own forward pass with attention implementation `attn_impl` (`decode_attention`).
     Identical prompts (the k sampled paths of one context) share one prefill."""
     dev, sliced = model.device, ids is not None and head == 'alphabet'
     # the alphabet head: body, then a slice
@@ -227,10 +233,11 @@ def generate(model, prompts:list[list[int]], max_new_tokens:int, pad_id:int, tra
     if len(distinct) < len(prompts):                                           # its cache copied to every path
         rows = torch.tensor(rows, device=dev)
         out, mask, pos = _expand(out, rows), mask[rows], pos[rows]             # (B, P)
+    scores = _next_scores(model, out, ids, sliced)                             # the first new token's
+    kv = static_kv(_cache(out), mask, static_length(mask.shape[1] + max_new_tokens)) if step is not None else None
     new, live = [], []
     with attention_implementation(model, attn_impl):                          # then one token per step
         for t in range(max_new_tokens):
-            scores = _next_scores(model, out, ids, sliced)
             live.append(~tracker.done)
             if ids is None:
                 tok = torch.where(live[-1], choose(scores, greedy, temperature, top_p, generator), pad_id)
@@ -243,11 +250,33 @@ def generate(model, prompts:list[list[int]], max_new_tokens:int, pad_id:int, tra
                 tracker.advance(k)  # k = len(ids): nothing
             new.append(tok)
             if tracker.done.all() or t == max_new_tokens - 1: break
-            mask, pos = torch.cat([mask, mask.new_ones(len(prompts), 1)], 1), pos[:, -1:] + 1
-            out = net(input_ids=tok[:, None], attention_mask=mask, position_ids=pos, use_cache=True,
-                      **keep, **kv_cache_kwargs(net, out))
+            pos = pos[:, -1:] + 1
+            if kv is not None:                                                 # a static step: one graph, no growth
+                scores = step(tok, pos[:, 0], torch.tensor([kv.filled], device=dev), kv.keys, kv.values, kv.bias)
+                kv.filled += 1
+                if ids is not None and not sliced: scores = scores[:, ids]   # a full-head step: the grammar's columns
+            else:                                                              # the model's forward, a growing cache
+                mask = torch.cat([mask, mask.new_ones(len(prompts), 1)], 1)
+                out = net(input_ids=tok[:, None], attention_mask=mask, position_ids=pos, use_cache=True,
+                          **keep, **kv_cache_kwargs(net, out))
+                scores = _next_scores(model, out, ids, sliced)
     new, live = torch.stack(new, 1).tolist(), torch.stack(live, 1).tolist()  # (B, T)
     return [[t for t, l in zip(row, lv) if l] for row, lv in zip(new, live)], len(new[0])
+
+# %% ../nbs/06_forecast.ipynb #b72c03e0
+DECODE_STEPS = ('auto', 'static', 'compiled', 'hf')
+
+def decode_step_for(choice:str, model) -> str:
+    """The decoding step `choice` (one of `DECODE_STEPS`) means for `model`: 'auto' is 'static' on a CPU, 'compiled'
+    on a GPU, 'hf' for a model `lvf.decode` cannot run; an explicit choice `lvf.decode` cannot run raises."""
+    if choice not in DECODE_STEPS: raise ValueError(f"decode_step must be one of {DECODE_STEPS}, got {choice!r}")
+    if choice == 'hf': return choice
+    try: check_decoder(model)
+    except ValueError:
+        if choice == 'auto': return 'hf'
+        raise
+    if choice != 'auto': return choice
+    return 'compiled' if model.device.type == 'cuda' else 'static'
 
 # %% ../nbs/06_forecast.ipynb #d19b527a
 @dataclass
@@ -277,7 +306,7 @@ class Forecast:
 class ForecastConfig:
     "How to forecast: the one place each forecasting default lives (`forecast`, `lvf_forecast`, `lvf_eval`, the study)."
     horizon:int=20                          # steps to forecast
-    batch_size:int=8                        # sequences per forward pass
+    batch_size:int=32                       # sequences per forward pass (the forecast benchmark's sweep)
     constrained:bool=True                   # only allow well-formed LLMTIME steps (the grammar)
     head:str='alphabet'                     # constrained: logits of the 14 grammar tokens ('alphabet') or all ('full')
     samples:int=1                           # continuations per trajectory (1: the greedy forecast)
@@ -288,7 +317,9 @@ class ForecastConfig:
     chat:bool=False                         # wrap the prompt in the chat template
     max_int:int=3                           # integer digits allowed per value (constrained)
     ceiling:float|None=3.0                  # constrained: no value above this × its variable's context maximum
-    decode_attention:str='auto'             # decoding attention: 'auto' (grouped on a CPU), 'grouped', 'eager', 'sdpa'
+    decode_step:str='auto'                  # decoding steps: 'static', 'compiled', 'hf' or 'auto' (`decode_step_for`)
+    weights:str='model'                     # decoding steps' weights: 'model' (as loaded) or 'int8' (weight-only int8)
+    decode_attention:str='auto'             # attention of 'hf' steps: 'auto', 'grouped', 'eager', 'sdpa'
     quantile_levels:tuple=(0.1, 0.5, 0.9)   # quantiles over the sampled paths
 
     def __post_init__(self):
@@ -296,6 +327,11 @@ class ForecastConfig:
         self.quantile_levels = tuple(float(q) for q in self.quantile_levels)
         decode_attention(self.decode_attention, 'cpu')  # raises for a choice it does not know
         checks = [(self.head in ('alphabet', 'full'), f"head must be 'alphabet' or 'full', got {self.head!r}"),
+                  (self.decode_step in DECODE_STEPS,
+                   f"decode_step must be one of {', '.join(map(repr, DECODE_STEPS))}, got {self.decode_step!r}"),
+                  (self.weights in ('model', 'int8'), f"weights must be 'model' or 'int8', got {self.weights!r}"),
+                  (self.weights == 'model' or self.decode_step != 'hf',
+                   "weights='int8' needs lvf's decoding step (decode_step 'static', 'compiled' or 'auto'), not 'hf'"),
                   (self.horizon >= 1, f"horizon must be ≥ 1 step, got {self.horizon}"),
                   (self.batch_size >= 1 and self.samples >= 1,
                    f"batch_size and samples must be ≥ 1, got {self.batch_size}, {self.samples}"),
@@ -383,6 +419,8 @@ def _run(model, tokenizer, codec, prompts, alphas, caps, order, n_vars:int, max_
     eos = np.atleast_1d(getattr(model.generation_config, 'eos_token_id', None) or []).tolist()
     end_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} | set(eos)
     gen = torch.Generator(model.device).manual_seed(c.seed)
+    step = None if c.decode_step == 'hf' else step_of(model, ids if head else None, int8=c.weights == 'int8',
+                                                      compiled=c.decode_step == 'compiled')
     values, texts = np.full((n, c.samples, horizon, n_vars), np.nan), [[None] * c.samples for _ in range(n)]
     flops, new_tokens, t0, seen = 0.0, 0, time.time(), [0] * n
     with tqdm(total=len(order), unit='seq', disable=not progress, desc='forecast') as bar:
@@ -395,7 +433,7 @@ def _run(model, tokenizer, codec, prompts, alphas, caps, order, n_vars:int, max_
             batch_prompts = [prompts[i] for i in b]
             new, steps_run = generate(model, batch_prompts, max_new, tokenizer.pad_token_id, tracker, ids,
                                       c.is_greedy, c.temperature, c.top_p, gen, c.head,
-                                      decode_attention(c.decode_attention, model.device))
+                                      decode_attention(c.decode_attention, model.device), step)
             flops += batch_flops(model, B, max(map(len, batch_prompts)), steps_run, head,
                                  len(shared_prompts(batch_prompts)[0]))  # one prefill per distinct prompt
             for i, toks in zip(b, new):
@@ -429,6 +467,9 @@ def forecast(model, tokenizer, codec:Codec, trajectories:np.ndarray, # (n, steps
              **options) -> Forecast: # any `ForecastConfig` field, replacing `config`'s
     "Forecast `config.horizon` steps of each trajectory from its first `context_steps` steps."
     c = forecast_config(config, **options)
+    c = replace(c, decode_step=decode_step_for(c.decode_step, model))  # what 'auto' means here, recorded in settings
+    if c.weights == 'int8' and c.decode_step == 'hf':
+        raise ValueError(f"weights='int8' needs lvf's decoding step, which cannot run a {type(model).__name__}")
     trajectories = np.asarray(trajectories, dtype=np.float64)
     _check(codec, trajectories, context_steps)
     n, _, n_vars = trajectories.shape

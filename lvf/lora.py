@@ -211,7 +211,8 @@ def lora_settings(pcfg:dict, where='adapter_config.json') -> dict:
     t = pcfg.get('target_modules')
     if not isinstance(t, list) or not t or not all(isinstance(x, str) for x in t):
         raise ValueError(f"{where}: target_modules {t!r}; lvf needs a list of module names, e.g. ['q_proj', 'v_proj']")
-    return dict(rank=pcfg['r'], alpha=pcfg['lora_alpha'], targets=t, dropout=pcfg.get('lora_dropout') or 0.0)
+    # peft keeps target_modules as a set, so a saved list comes in any order: sorted, one adapter reads one way
+    return dict(rank=pcfg['r'], alpha=pcfg['lora_alpha'], targets=sorted(t), dropout=pcfg.get('lora_dropout') or 0.0)
 
 # %% ../nbs/03_lora.ipynb #4937a216
 def save_adapter(model, path, base_info:dict, extra:dict|None=None) -> Path:

@@ -11,7 +11,8 @@ SMALL = {  # the smallest parameters that still exercise every code path
                    context=40, train_shapes=[[2, 24]], prefill_tokens=30),
     'flops': dict(model='tiny', contexts=[12, 20], batch=2, gen_batch=2, new_tokens=3),
     'step': dict(model='tiny', shapes=[[2, 24]], repeats=1),
-    'forecast': dict(model='tiny', n=2, n_batch1=1, batch_sizes=[1, 2], context_steps=3, horizon=2),
+    'forecast': dict(model='tiny', n=2, n_batch1=1, batch_sizes=[1, 2], context_steps=3, horizon=2, compiled_batch_sizes=[2],
+                     sweep_batches=[1, 2], sweep_steps=2, stage_n=4, stage_batch=2),
     'summary': dict(model='tiny'),
 }
 KEYS = {
@@ -57,8 +58,16 @@ def test_numbers_hang_together(results):
     for p in peft:  # the same model, batch and adapter (B = 0): the same first loss as lvf's full head
         lvf = next(r for r in rows if r['impl'] == 'lvf' and r['head'] == 'full' and (r['dtype'], r['tokens']) == (p['dtype'], p['tokens']))
         assert lvf['first_loss'] == pytest.approx(p['first_loss'], rel=1e-3) and lvf['vs_peft'] > 0
-    assert {r['engine'] for r in fc['rows']} == {'lvf', 'lvf_sdpa', 'hf'}  # llama.cpp runs on the embedded GGUF only
-    assert fc['decode_fix'] and all(d['ratio'] > 0 for d in fc['decode_fix'].values())  # the fix, measured beside its before
+    lvf_engines = {'lvf_hf', 'lvf', 'lvf_int8', 'lvf_compiled', 'lvf_compiled_int8'}
+    assert {r['engine'] for r in fc['rows']} == lvf_engines | {'hf'}  # llama.cpp runs on the embedded GGUF only
+    assert fc['vs_today'] and all(d['forecasts_ratio'] > 0 for d in fc['vs_today'].values())  # each beside today's path
+    assert set(fc['compile_s']) == {'lvf_compiled batch 2', 'lvf_compiled_int8 batch 2'}     # the one-time cost, stated
+    assert {(r['weights'], r['batch']) for r in fc['sweep']} == {(w, b) for w in ('model', 'int8') for b in (1, 2)}
+    assert fc['best_batch'] in (1, 2) and fc['stage']['int8_minus_float_mae']['n'] == 4
+    assert {r['engine'] for r in fc['stage_rows']} == {'lvf_hf', 'lvf', 'lvf_int8'}
+    if fc['params']['dtype'] == 'float32':  # the static step computes the model's forward pass: the same forecasts
+        mae = {r['engine']: r['mae'] for r in fc['stage_rows']}
+        assert mae['lvf'] == mae['lvf_hf'], mae
     assert fc['llama_cpp']['note'] and fc['ratios']['forecast_vs_hf_generate'] > 0
     assert sm['ratios']['flops_analytic_vs_counter'] == 1.0 and sm['missing'] == []
     assert sm['ratios']['train_step_vs_peft'] == next(r['vs_peft'] for r in rows if r['impl'] == 'lvf' and r['head'] == 'full'
