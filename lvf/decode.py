@@ -101,7 +101,7 @@ class DecodeStep(nn.Module):
         self.act = ACT2FN[c.hidden_act]
         head = model.get_output_embeddings().weight.detach()
         self.register_buffer('head', head if ids is None else head[ids], persistent=False)          # (K, d)
-        self.H, self.kvh, self.int8 = c.num_attention_heads, c.num_key_value_heads, int8
+        self.H, self.kvh = c.num_attention_heads, c.num_key_value_heads
         self.hd = getattr(c, 'head_dim', None) or c.hidden_size // self.H
         proj = Int8Linear if int8 else (lambda m: m)
         self.layers = [dict(norm1=l.input_layernorm, norm2=l.post_attention_layernorm, scaling=l.self_attn.scaling,
