@@ -11,8 +11,8 @@ import lvf
 from .core import atomic_write, cli_errors, run_cli
 
 # %% auto #0
-__all__ = ['FLAGS', 'BENCHMARKS', 'cpu_info', 'machine', 'machine_name', 'write_result', 'read_result', 'embedded_gguf',
-           'benchmarks_dir', 'lvf_bench', 'lvf_bench_cli']
+__all__ = ['FLAGS', 'BENCHMARKS', 'cpu_info', 'machine', 'machine_name', 'write_result', 'read_result', 'benchmarks_dir',
+           'lvf_bench', 'lvf_bench_cli']
 
 # %% ../nbs/10_bench.ipynb #efde4e02
 FLAGS = ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16')
@@ -62,16 +62,6 @@ def read_result(folder, name:str) -> dict|None:
     "The result `name` written by `write_result` into `folder` for this machine, or None if there is none."
     path = Path(folder) / f'{name}-{machine_name()}.json'
     return json.loads(path.read_text()) if path.exists() else None
-
-# %% ../nbs/10_bench.ipynb #2b121488
-def embedded_gguf() -> Path:
-    "Path of the embedded model's GGUF file in lvf's cache, assembled (and its SHA-256 checked) on first use."
-    from lvf.model import EMBEDDED, assemble_gguf, cache_dir
-    path = cache_dir() / f"embedded-{EMBEDDED['sha256'][:16]}.gguf"
-    if not path.exists() or path.stat().st_size != EMBEDDED['size']:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        assemble_gguf(path)
-    return path
 
 # %% ../nbs/10_bench.ipynb #ffe0cc11
 def benchmarks_dir() -> Path:

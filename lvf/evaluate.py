@@ -523,12 +523,12 @@ def run_eval(config:EvalConfig|None=None, # what to evaluate, on which trajector
     trajectories, t, idx, train = _select(e.data, e.split, e.n, split_seed)
     horizon = check_protocol(trajectories, e.context_steps, None if e.to_end else f.horizon)
     codec = _codec(e.adapter, e.decimals, train)
-    lm, tok, info = load_forecaster(e.model, e.adapter, dtype=e.dtype)
+    lm, tok, info = load_forecaster(e.model, e.adapter, dtype=e.dtype, engine=f.engine)
     p = predict(lm, tok, codec, trajectories, t, e.context_steps, horizon, e.baselines, idx, f, ledger=ledger,
                 train=train, progress=progress, experiment=f'eval {e.model}' + (f' + {e.adapter}' if e.adapter else ''))
     parameters = dict(context_steps=e.context_steps, horizon=horizon, samples=f.samples, batch_size=f.batch_size,
                       constrained=f.constrained, chat=f.chat, temperature=f.temperature, top_p=f.top_p, seed=f.seed,
-                      baselines=list(e.baselines))
+                      engine=f.engine, baselines=list(e.baselines))
     m = dict(score(p), model=info, codec=codec.to_dict(), parameters=parameters, versions=library_versions(),
              data=dict(path=str(e.data), sha256=file_sha256(e.data), split=e.split, split_seed=split_seed,
                        indices=idx.tolist()),

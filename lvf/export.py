@@ -4,21 +4,17 @@
 
 # %% ../nbs/12_export.ipynb #e0000004
 from __future__ import annotations
-import json, os, re, shutil, tempfile
+import json, shutil, tempfile
 from pathlib import Path
-
-import numpy as np
-import torch
-from safetensors.torch import load_file
 
 import lvf
 from .core import cli_errors, file_sha256, run_cli
 from .forecast import adapter_codec, load_forecaster
-from .lora import lora_layers, lvf_key, merge_lora, read_adapter
+from .lora import lora_layers, merge_lora, read_adapter, save_gguf_lora
 from .model import _no_progress_bars
 
 # %% auto #0
-__all__ = ['GGUF_TYPES', 'merged_model', 'save_merged', 'adapter_tensors', 'save_gguf_lora', 'lvf_export', 'lvf_export_cli']
+__all__ = ['merged_model', 'save_merged', 'lvf_export', 'lvf_export_cli']
 
 # %% ../nbs/12_export.ipynb #e0000007
 def merged_model(adapter, model:str|None=None, dtype=None):
@@ -61,44 +57,6 @@ def save_merged(adapter, out, model:str|None=None, dtype=None) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
     return out
-
-# %% ../nbs/12_export.ipynb #e0000017
-GGUF_TYPES = {'f32': np.float32, 'f16': np.float16}
-
-def adapter_tensors(adapter) -> dict[str, torch.Tensor]:
-    "The A and B tensors of adapter folder `adapter`, under lvf's names (`model.layers.0.self_attn.q_proj.lora_A`)."
-    cfg = read_adapter(adapter)
-    state = load_file(Path(adapter) / cfg['weights'])
-    return state if cfg['format'] == 'lvf-legacy' else {lvf_key(k): v for k, v in state.items()}
-
-def save_gguf_lora(adapter, path, gguf_type:str='f32', arch:str='qwen2') -> Path:
-    """Write adapter folder `adapter` as a GGUF LoRA file `path` for llama.cpp: each layer's A and B under
-    llama.cpp's names (`blk.0.attn_q.weight.lora_a`), α in `adapter.lora.alpha`, in `gguf_type` ('f32' or 'f16')."""
-    import gguf
-    if gguf_type not in GGUF_TYPES: raise ValueError(f"gguf_type must be one of {list(GGUF_TYPES)}, got {gguf_type!r}")
-    if arch not in ('qwen2',): raise ValueError(f"arch {arch!r}: lvf's models are qwen2")
-    cfg, state, path = read_adapter(adapter), adapter_tensors(adapter), Path(path)
-    n_blocks = 1 + max(int(m[1]) for k in state if (m := re.search(r'\.layers\.(\d+)\.', k)))
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2, n_blocks)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent); os.close(fd)
-    try:
-        w = gguf.GGUFWriter(tmp, arch)
-        w.add_type(gguf.GGUFType.ADAPTER); w.add_string(gguf.Keys.Adapter.TYPE, 'lora')
-        w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(cfg['alpha']))
-        w.add_string('lvf.adapter_sha256', file_sha256(Path(adapter) / cfg['weights']))
-        w.add_string('lvf.version', lvf.__version__)
-        for key in sorted(state):
-            module, ab = key.rsplit('.', 1)                     # 'model.layers.0.self_attn.q_proj', 'lora_A'
-            base = names.get_name(module)
-            if base is None: raise ValueError(f"{module}: llama.cpp has no tensor for this module")
-            data = state[key].float().numpy().astype(GGUF_TYPES[gguf_type])
-            w.add_tensor(f"{base}.weight.lora_{ab[-1].lower()}", data)
-        w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-    return path
 
 # %% ../nbs/12_export.ipynb #e0000021
 def lvf_export(adapter:str, # adapter folder (lvf's or peft's)

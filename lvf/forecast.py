@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_forecast.ipynb #eb8e62c4
 from __future__ import annotations
-import inspect, json, time, warnings
+import importlib.util, inspect, json, os, time, warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
@@ -24,16 +24,17 @@ from .decode import check_decoder, static_kv, static_length, step_of
 from .core import (atomic_write, check_output, cli_errors, config_parser, file_sha256, read_json, split_options,
                       write_in_memory)
 from .flops import Arch, arch_dims, flops_generate
-from .lora import CONFIG_FILE, load_adapter, lora_layers, read_adapter
-from .model import head_logits, load_model
+from .lora import CONFIG_FILE, check_adapter, load_adapter, lora_layers, read_adapter, save_gguf_lora
+from .model import cache_dir, gguf_model, head_logits, load_model, load_tokenizer
 from .tokenizer import HEAD_SIZE, Codec, head_ids, step_tokens, steps_that_fit
 
 # %% auto #0
-__all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'DECODE_STEPS', 'context_texts', 'chat_prompt', 'StepGrammar', 'constrain', 'choose',
-           'StepCounter', 'left_pad', 'kv_cache_kwargs', 'grouped_attention', 'decode_attention',
-           'attention_implementation', 'shared_prompts', 'generate', 'decode_step_for', 'Forecast', 'ForecastConfig',
-           'forecast_config', 'batch_flops', 'value_caps', 'forecast', 'context_steps_for_tokens', 'adapter_config',
-           'adapter_codec', 'load_forecaster', 'write_forecasts', 'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
+__all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'DECODE_STEPS', 'ENGINES', 'context_texts', 'chat_prompt', 'StepGrammar', 'constrain',
+           'choose', 'StepCounter', 'left_pad', 'kv_cache_kwargs', 'grouped_attention', 'decode_attention',
+           'attention_implementation', 'shared_prompts', 'generate', 'decode_step_for', 'LlamaCpp', 'llama_scores',
+           'llama_generate', 'Forecast', 'ForecastConfig', 'forecast_config', 'batch_flops', 'value_caps', 'forecast',
+           'context_steps_for_tokens', 'adapter_config', 'adapter_codec', 'load_forecaster', 'llama_forecaster',
+           'write_forecasts', 'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
 
 # %% ../nbs/06_forecast.ipynb #a212d01d
 def context_texts(codec:Codec, trajectories:np.ndarray, context_steps:int) -> tuple[list[str], np.ndarray]:
@@ -278,6 +279,78 @@ def decode_step_for(choice:str, model) -> str:
     if choice != 'auto': return choice
     return 'compiled' if model.device.type == 'cuda' else 'static'
 
+# %% ../nbs/06_forecast.ipynb #11a0c002
+class LlamaCpp:
+    """llama.cpp (through llama-cpp-python) on GGUF file `gguf`, with GGUF LoRA file `lora` or none: an engine
+    `forecast` runs in place of a transformers model. `config` is the model's transformers config (for FLOP counts),
+    `lora_shape` the adapter's `(rank, targets)`."""
+    def __init__(self, gguf, config, lora=None, lora_shape:tuple=(0, ()), threads:int|None=None):
+        if importlib.util.find_spec('llama_cpp') is None:
+            raise ValueError("engine 'llama_cpp' needs llama-cpp-python: pip install -c constraints.txt -e '.[bench]'")
+        self.gguf, self.lora, self.config, self.lora_shape = Path(gguf), lora and Path(lora), config, lora_shape
+        self.threads, self.device, self._llm = threads or os.cpu_count(), torch.device('cpu'), None
+
+    def llm(self, n_ctx:int):
+        "The `llama_cpp.Llama`, with room for `n_ctx` tokens (loaded again only when a longer context is needed)."
+        if self._llm is None or self._llm.n_ctx() < n_ctx:
+            import llama_cpp
+            self._llm = None                                                   # one copy of the weights at a time
+            self._llm = llama_cpp.Llama(model_path=str(self.gguf), lora_path=self.lora and str(self.lora),
+                                        n_ctx=n_ctx, n_batch=512, n_threads=self.threads,
+                                        n_threads_batch=self.threads, seed=0, verbose=False)
+        return self._llm
+
+def llama_scores(llm) -> torch.Tensor:
+    "`(1, V)` float32 logits of the next token after what `llm` read last (a copy: llama.cpp reuses its buffer)."
+    return torch.from_numpy(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(1, llm.n_vocab())).copy())
+
+# %% ../nbs/06_forecast.ipynb #11a0c004
+def llama_generate(engine:LlamaCpp, prompt:list[int], max_new_tokens:int, trackers:list, ids:torch.Tensor|None=None,
+                   greedy:bool=True, temperature:float=1.0, top_p:float=1.0, generator=None) -> list[list[int]]:
+    """New tokens of `len(trackers)` continuations of `prompt` through llama.cpp, each up to when its one-row tracker
+    is done, chosen as `generate` chooses them; the prompt is read once and its state restored for each path."""
+    llm = engine.llm(len(prompt) + max_new_tokens + 1)
+    llm.reset(); llm.eval(prompt)
+    state = llm.save_state() if len(trackers) > 1 else None
+    paths = []
+    for n, tracker in enumerate(trackers):
+        if n: llm.load_state(state)
+        new = []
+        for t in range(max_new_tokens):
+            scores = llama_scores(llm)                                         # (1, V)
+            if ids is None:
+                tok = choose(scores, greedy, temperature, top_p, generator); tracker.advance(tok)
+            else:
+                k = choose(constrain(scores[:, ids], tracker.allowed()), greedy, temperature, top_p, generator)
+                tok = ids[k]; tracker.advance(k)
+            new.append(int(tok))
+            if bool(tracker.done.all()) or t == max_new_tokens - 1: break
+            llm.eval(new[-1:])
+        paths.append(new)
+    return paths
+
+def _run_llama(engine:LlamaCpp, tokenizer, codec, prompts, alphas, caps, n_vars:int, max_new:int, c:ForecastConfig,
+               progress:bool):
+    "`_run` on llama.cpp: each prompt (longest first) with its `c.samples` paths."
+    n, horizon = len(prompts), c.horizon
+    ids = torch.tensor(head_ids(tokenizer)) if c.constrained else None
+    end_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+    gen = torch.Generator().manual_seed(c.seed)
+    values, texts = np.full((n, c.samples, horizon, n_vars), np.nan), [[None] * c.samples for _ in range(n)]
+    flops, new_tokens, t0 = 0.0, 0, time.time()
+    for i in tqdm(sorted(range(n), key=lambda i: -len(prompts[i])), unit='traj', disable=not progress,
+                  desc='forecast (llama.cpp)'):
+        trackers = [StepGrammar(1, horizon, codec.decimals, n_vars, c.max_int, 'cpu', torch.as_tensor(caps[[i]]))
+                    if ids is not None else StepCounter(tokenizer, 1, horizon, engine.config.vocab_size, end_ids)
+                    for _ in range(c.samples)]
+        paths = llama_generate(engine, prompts[i], max_new, trackers, ids, c.is_greedy, c.temperature, c.top_p, gen)
+        flops += batch_flops(engine, c.samples, len(prompts[i]), max(map(len, paths)), None, 1)  # the full head
+        for s, toks in enumerate(paths):
+            text = tokenizer.decode(toks, skip_special_tokens=True)
+            texts[i][s], values[i, s] = text, _parse(codec, text, alphas[i], horizon, n_vars)
+            new_tokens += len(toks)
+    return values, texts, flops, new_tokens, time.time() - t0
+
 # %% ../nbs/06_forecast.ipynb #d19b527a
 @dataclass
 class Forecast:
@@ -302,6 +375,8 @@ class Forecast:
     def tokens_per_s(self) -> float: return self.new_tokens / max(self.wall_s, 1e-9)
 
 # %% ../nbs/06_forecast.ipynb #4fa30f09
+ENGINES = ('lvf', 'llama_cpp')
+
 @dataclass
 class ForecastConfig:
     "How to forecast: the one place each forecasting default lives (`forecast`, `lvf_forecast`, `lvf_eval`, the study)."
@@ -320,6 +395,7 @@ class ForecastConfig:
     decode_step:str='auto'                  # decoding steps: 'static', 'compiled', 'hf' or 'auto' (`decode_step_for`)
     weights:str='model'                     # decoding steps' weights: 'model' (as loaded) or 'int8' (weight-only int8)
     decode_attention:str='auto'             # attention of 'hf' steps: 'auto', 'grouped', 'eager', 'sdpa'
+    engine:str='lvf'                        # 'lvf' (PyTorch) or 'llama_cpp' (the GGUF through llama-cpp-python)
     quantile_levels:tuple=(0.1, 0.5, 0.9)   # quantiles over the sampled paths
 
     def __post_init__(self):
@@ -330,6 +406,11 @@ class ForecastConfig:
                   (self.decode_step in DECODE_STEPS,
                    f"decode_step must be one of {', '.join(map(repr, DECODE_STEPS))}, got {self.decode_step!r}"),
                   (self.weights in ('model', 'int8'), f"weights must be 'model' or 'int8', got {self.weights!r}"),
+                  (self.engine in ENGINES,
+                   f"engine must be one of {', '.join(map(repr, ENGINES))}, got {self.engine!r}"),
+                  (self.engine == 'lvf' or (self.weights, self.decode_step) == ('model', 'auto'),
+                   "engine='llama_cpp' decodes the GGUF's own quantized weights with its own step: leave weights and "
+                   "decode_step at their defaults"),
                   (self.weights == 'model' or self.decode_step != 'hf',
                    "weights='int8' needs lvf's decoding step (decode_step 'static', 'compiled' or 'auto'), not 'hf'"),
                   (self.horizon >= 1, f"horizon must be ≥ 1 step, got {self.horizon}"),
@@ -367,6 +448,7 @@ def _check(codec, trajectories, context_steps):
 # %% ../nbs/06_forecast.ipynb #8f6bd18b
 def _lora_of(model) -> tuple[int, tuple]:
     "(rank, target module names) of the active, unmerged LoRA layers in `model`; (0, ()) if none."
+    if isinstance(model, LlamaCpp): return model.lora_shape
     layers = {k: l for k, l in lora_layers(model).items() if l.enabled and not l.merged}  # merged: no extra FLOPs
     if not layers: return 0, ()
     return max(l.rank for l in layers.values()), tuple(sorted({k.rsplit('.', 1)[-1] for k in layers}))
@@ -413,6 +495,8 @@ def _run(model, tokenizer, codec, prompts, alphas, caps, order, n_vars:int, max_
          progress:bool):
     """Generate every sequence of `order` in batches: values `(n, samples, horizon, n_vars)`, texts, FLOPs,
     new tokens, seconds."""
+    if isinstance(model, LlamaCpp):
+        return _run_llama(model, tokenizer, codec, prompts, alphas, caps, n_vars, max_new, c, progress)
     n, horizon = len(prompts), c.horizon
     ids = torch.tensor(head_ids(tokenizer), device=model.device) if c.constrained else None
     head = len(ids) if ids is not None and c.head == 'alphabet' else None  # logits over the grammar's tokens only
@@ -467,7 +551,11 @@ def forecast(model, tokenizer, codec:Codec, trajectories:np.ndarray, # (n, steps
              **options) -> Forecast: # any `ForecastConfig` field, replacing `config`'s
     "Forecast `config.horizon` steps of each trajectory from its first `context_steps` steps."
     c = forecast_config(config, **options)
-    c = replace(c, decode_step=decode_step_for(c.decode_step, model))  # what 'auto' means here, recorded in settings
+    if isinstance(model, LlamaCpp): c = replace(c, engine='llama_cpp')  # the engine is the object given
+    elif c.engine == 'llama_cpp':
+        raise ValueError(f"engine='llama_cpp' forecasts with a `LlamaCpp` (load_forecaster(..., engine='llama_cpp')), "
+                         f"not a {type(model).__name__}")
+    else: c = replace(c, decode_step=decode_step_for(c.decode_step, model))  # what 'auto' means here, in settings
     if c.weights == 'int8' and c.decode_step == 'hf':
         raise ValueError(f"weights='int8' needs lvf's decoding step, which cannot run a {type(model).__name__}")
     trajectories = np.asarray(trajectories, dtype=np.float64)
@@ -514,14 +602,33 @@ def adapter_codec(path) -> Codec|None:
     return None
 
 # %% ../nbs/06_forecast.ipynb #ec4752cd
-def load_forecaster(name:str='embedded', adapter=None, dtype=None, device=None):
-    "`(model, tokenizer, info)` of base model `name` with the LoRA adapter folder `adapter` applied, if given."
+def load_forecaster(name:str='embedded', adapter=None, dtype=None, device=None, engine:str='lvf'):
+    """`(model, tokenizer, info)` of base model `name` with the LoRA adapter folder `adapter` applied, if given;
+    with `engine='llama_cpp'` the model is a `LlamaCpp` on `name`'s GGUF file (`llama_forecaster`)."""
     if adapter is not None and not Path(adapter).is_dir(): raise ValueError(f"{adapter}: no such adapter folder")
+    if engine not in ENGINES: raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
+    if engine == 'llama_cpp': return llama_forecaster(name, adapter)
     model, tok, info = load_model(name, dtype=dtype, device=device)
     if adapter is not None:
         info['adapter'] = dict(path=str(adapter), **(load_adapter(model, adapter, info) or {}))
         model.eval()
     return model, tok, info
+
+# %% ../nbs/06_forecast.ipynb #11a0c006
+def llama_forecaster(name:str='embedded', adapter=None, threads:int|None=None):
+    "`(engine, tokenizer, info)`: a `LlamaCpp` on base model `name`'s GGUF file with adapter folder `adapter`, if any."
+    gguf, config, sha = gguf_model(name)
+    info = dict(name=name, source=f'GGUF file {gguf.name} through llama.cpp', weights_sha256=sha, engine='llama_cpp',
+                dtype='gguf')
+    lora, shape = None, (0, ())
+    if adapter is not None:
+        cfg = check_adapter(adapter, info)
+        digest = file_sha256(Path(adapter) / cfg['weights'])
+        lora = cache_dir() / 'gguf-lora' / f'{digest[:16]}.gguf'
+        if not lora.exists(): save_gguf_lora(adapter, lora)               # atomic: a file appears whole or not at all
+        shape = (cfg['rank'], tuple(sorted(cfg['targets'])))
+        info['adapter'] = dict(path=str(adapter), gguf_lora=str(lora), **cfg)
+    return LlamaCpp(gguf, config, lora, shape, threads), load_tokenizer(name), info
 
 # %% ../nbs/06_forecast.ipynb #6f0b0002
 def write_forecasts(path, fc:Forecast, times:np.ndarray, attrs:dict) -> Path:
@@ -560,14 +667,15 @@ def forecast_file(data, # HDF5 file in the field's format; only the contexts are
     if not 1 <= context_steps <= T:
         raise ValueError(f"{data}: context_steps={context_steps}, but its trajectories have {T} steps")
     lm, tok, info = load_forecaster(model or adapter_config(adapter).get('base_name') or 'embedded', adapter,
-                                    dtype=dtype)
+                                    dtype=dtype, engine=c.engine)
     codec = (adapter_codec(adapter) if adapter is not None else None) or Codec().fit(trajectories[:, :context_steps])
     fc = forecast(lm, tok, codec, trajectories[:, :context_steps], context_steps, c, progress=progress)
     dt = time[context_steps - 1] - time[context_steps - 2] if context_steps > 1 else 1.0
     if out is not None:
         write_forecasts(out, fc, time[context_steps - 1] + dt * np.arange(1, c.horizon + 1),
                         dict(data=str(data), data_sha256=file_sha256(data), adapter=str(adapter or ''),
-                             base_model=info['name'], base_weights_sha256=info['weights_sha256'], codec=codec.to_dict(),
+                             base_model=info['name'], base_weights_sha256=info['weights_sha256'], engine=c.engine,
+                             codec=codec.to_dict(),
                              context_steps=context_steps, horizon=c.horizon, samples=c.samples, seed=c.seed,
                              parse_success=fc.parse_success, lvf_version=lvf.__version__))
     return fc

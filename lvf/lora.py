@@ -4,10 +4,11 @@
 
 # %% ../nbs/03_lora.ipynb #8b6c8861
 from __future__ import annotations
-import hashlib, json, math, re
+import hashlib, json, math, os, re, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
@@ -18,10 +19,10 @@ import lvf
 from .core import atomic_write, file_sha256, read_json, write_in_memory
 
 # %% auto #0
-__all__ = ['RANK', 'ALPHA', 'TARGETS', 'ADAPTER_FILE', 'CONFIG_FILE', 'LVF_FILE', 'LEGACY_FILE', 'LoRALinear', 'lora_layers',
-           'apply_lora', 'lora_state_dict', 'set_lora_state', 'merge_lora', 'unmerge_lora', 'lora_disabled',
-           'lora_config', 'peft_key', 'lvf_key', 'peft_config', 'lora_settings', 'save_adapter', 'read_adapter',
-           'load_adapter']
+__all__ = ['RANK', 'ALPHA', 'TARGETS', 'ADAPTER_FILE', 'CONFIG_FILE', 'LVF_FILE', 'LEGACY_FILE', 'GGUF_TYPES', 'LoRALinear',
+           'lora_layers', 'apply_lora', 'lora_state_dict', 'set_lora_state', 'merge_lora', 'unmerge_lora',
+           'lora_disabled', 'lora_config', 'peft_key', 'lvf_key', 'peft_config', 'lora_settings', 'save_adapter',
+           'read_adapter', 'check_adapter', 'load_adapter', 'adapter_tensors', 'save_gguf_lora']
 
 # %% ../nbs/03_lora.ipynb #51f41ec2
 # the reference design, r = 8 and α = 16 on q and v: every default below
@@ -262,8 +263,9 @@ def read_adapter(path) -> dict:
         raise ValueError(f"{path / CONFIG_FILE} is not the config {LVF_FILE} describes (interrupted or mixed save?)")
     return dict(meta, **settings, format='peft', weights=ADAPTER_FILE)
 
-def load_adapter(model, path, base_info:dict) -> dict:
-    "Load the adapter in folder `path` (lvf's or peft's) onto `model`, applying LoRA if it has none; returns its config"
+def check_adapter(path, base_info:dict) -> dict:
+    """The config of adapter folder `path` (`read_adapter`), after checking that it was trained on the base
+    `base_info` describes (where it says) and that its weights file is the one its config describes."""
     path, cfg = Path(path), read_adapter(path)
     if cfg.get('base_weights_sha256') not in (None, base_info['weights_sha256']):
         raise ValueError(f"{path}: adapter was trained on base {cfg['base_name']!r} "
@@ -275,6 +277,13 @@ def load_adapter(model, path, base_info:dict) -> dict:
     if not weights.exists() or ('adapter_sha256' in cfg and file_sha256(weights) != cfg['adapter_sha256']):
         raise ValueError(f"{weights} is missing or is not the file {described_by} describes "
                          "(interrupted or mixed save?)")
+    return cfg
+
+def load_adapter(model, path, base_info:dict) -> dict:
+    "Load the adapter in folder `path` (lvf's or peft's) onto `model`, applying LoRA if it has none; returns its config"
+    path = Path(path)
+    cfg = check_adapter(path, base_info)
+    weights = path / cfg['weights']
     want = {k: cfg[k] for k in ('rank', 'alpha', 'targets', 'dropout')}
     if not lora_layers(model): apply_lora(model, want['rank'], want['alpha'], tuple(want['targets']), want['dropout'])
     elif (have := lora_config(model)) != want:
@@ -284,3 +293,41 @@ def load_adapter(model, path, base_info:dict) -> dict:
     try: set_lora_state(model, state)
     except ValueError as e: raise ValueError(f"{path}: {e}") from None  # e.g. a peft adapter of another base
     return cfg
+
+# %% ../nbs/03_lora.ipynb #e0000017
+GGUF_TYPES = {'f32': np.float32, 'f16': np.float16}
+
+def adapter_tensors(adapter) -> dict[str, torch.Tensor]:
+    "The A and B tensors of adapter folder `adapter`, under lvf's names (`model.layers.0.self_attn.q_proj.lora_A`)."
+    cfg = read_adapter(adapter)
+    state = load_file(Path(adapter) / cfg['weights'])
+    return state if cfg['format'] == 'lvf-legacy' else {lvf_key(k): v for k, v in state.items()}
+
+def save_gguf_lora(adapter, path, gguf_type:str='f32', arch:str='qwen2') -> Path:
+    """Write adapter folder `adapter` as a GGUF LoRA file `path` for llama.cpp: each layer's A and B under
+    llama.cpp's names (`blk.0.attn_q.weight.lora_a`), α in `adapter.lora.alpha`, in `gguf_type` ('f32' or 'f16')."""
+    import gguf
+    if gguf_type not in GGUF_TYPES: raise ValueError(f"gguf_type must be one of {list(GGUF_TYPES)}, got {gguf_type!r}")
+    if arch not in ('qwen2',): raise ValueError(f"arch {arch!r}: lvf's models are qwen2")
+    cfg, state, path = read_adapter(adapter), adapter_tensors(adapter), Path(path)
+    n_blocks = 1 + max(int(m[1]) for k in state if (m := re.search(r'\.layers\.(\d+)\.', k)))
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2, n_blocks)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent); os.close(fd)
+    try:
+        w = gguf.GGUFWriter(tmp, arch)
+        w.add_type(gguf.GGUFType.ADAPTER); w.add_string(gguf.Keys.Adapter.TYPE, 'lora')
+        w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(cfg['alpha']))
+        w.add_string('lvf.adapter_sha256', file_sha256(Path(adapter) / cfg['weights']))
+        w.add_string('lvf.version', lvf.__version__)
+        for key in sorted(state):
+            module, ab = key.rsplit('.', 1)                     # 'model.layers.0.self_attn.q_proj', 'lora_A'
+            base = names.get_name(module)
+            if base is None: raise ValueError(f"{module}: llama.cpp has no tensor for this module")
+            data = state[key].float().numpy().astype(GGUF_TYPES[gguf_type])
+            w.add_tensor(f"{base}.weight.lora_{ab[-1].lower()}", data)
+        w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True); raise
+    return path

@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast, Qwen2Config,
+                          Qwen2ForCausalLM)
 
 from .core import atomic_write, file_sha256
 
@@ -17,7 +18,7 @@ from .core import atomic_write, file_sha256
 __all__ = ['EMBEDDED', 'INSTALL_HINT', 'TINY_CHARS', 'TINY_SPECIALS', 'ARCH_KEYS', 'TOKENIZER_FILES', 'embedded_parts',
            'cache_dir', 'assemble_gguf', 'convert_embedded', 'embedded_checkpoint', 'tiny_tokenizer', 'tiny_config',
            'tiny_model', 'state_dict_sha256', 'model_info', 'library_versions', 'default_device', 'native_bf16',
-           'default_dtype', 'close_eps', 'load_model', 'load_tokenizer', 'head_logits']
+           'default_dtype', 'close_eps', 'load_model', 'load_tokenizer', 'embedded_gguf', 'gguf_model', 'head_logits']
 
 # %% ../nbs/01_model.ipynb #4c998cca
 EMBEDDED = dict(
@@ -280,6 +281,24 @@ def load_tokenizer(name:str='embedded'):
     if p.is_file() and p.suffix == '.gguf': return AutoTokenizer.from_pretrained(p.parent, gguf_file=p.name)
     if p.is_dir(): _check_folder(p, weights=False); return AutoTokenizer.from_pretrained(p)
     return _from_hub(name, AutoTokenizer.from_pretrained)
+
+# %% ../nbs/01_model.ipynb #9f1a0002
+def embedded_gguf() -> Path:
+    "Path of the embedded model's GGUF file in lvf's cache, assembled (and its SHA-256 checked) on first use."
+    path = cache_dir() / f"embedded-{EMBEDDED['sha256'][:16]}.gguf"
+    if not path.exists() or path.stat().st_size != EMBEDDED['size']:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        assemble_gguf(path)
+    return path
+
+def gguf_model(name:str='embedded') -> tuple[Path, object, str]:
+    """`(gguf_file, config, weights_sha256)` of base model `name` for llama.cpp: the embedded model's own GGUF, or a
+    .gguf file; any other name raises `ValueError`."""
+    if name == 'embedded': return embedded_gguf(), AutoConfig.from_pretrained(embedded_checkpoint()), EMBEDDED['sha256']
+    p = Path(name).expanduser()
+    if p.is_file() and p.suffix == '.gguf':
+        return p, AutoConfig.from_pretrained(p.parent, gguf_file=p.name), file_sha256(p)
+    raise ValueError(f"{name!r} has no GGUF file for llama.cpp: use the embedded model or a .gguf file")
 
 # %% ../nbs/01_model.ipynb #1c0d0002
 def head_logits(model, h:torch.Tensor, ids:torch.Tensor|None=None) -> torch.Tensor:
