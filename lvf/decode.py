@@ -49,12 +49,17 @@ def static_kv(cache, mask:torch.Tensor, length:int) -> StaticKV:
     return StaticKV(keys, values, bias, P)
 
 # %% ../nbs/06_decode.ipynb #a715c6e3
-def attend(q:torch.Tensor, keys:torch.Tensor, values:torch.Tensor, bias:torch.Tensor, scaling:float) -> torch.Tensor:
-    "One query per sequence `(B, H, 1, d)` over a cache `(B, kv_heads, T, d)` masked by `bias` `(B, T)`: `(B, 1, H·d)`."
-    B, H, _, d = q.shape; kvh = keys.shape[1]
-    w = torch.matmul(q.reshape(B, kvh, H // kvh, d).float(), keys.float().transpose(2, 3)) * scaling  # (B, kvh, g, T)
-    w = torch.softmax(w + bias[:, None, None, :], dim=-1)
-    return torch.matmul(w, values.float()).to(q.dtype).reshape(B, 1, H * d)                        # (B, 1, H·d)
+def attend(q:torch.Tensor, keys:torch.Tensor, values:torch.Tensor, bias:torch.Tensor|None, scaling:float,
+           dropout:float=0.0, training:bool=False) -> torch.Tensor:
+    """Queries `(B, H, n, d)` over keys and values `(B, kv_heads, T, d)` with an additive `bias`: `(B, T)` (a static
+    cache's), `(B, 1, n, ≥T)` (transformers' mask) or None. Returns `(B, n, H, d)`."""
+    B, H, n, d = q.shape; kvh, T = keys.shape[1], keys.shape[2]; g = H // kvh   # g query heads per key/value head
+    w = torch.matmul(q.reshape(B, kvh, g * n, d).float(), keys.float().transpose(2, 3)) * scaling  # (B, kvh, g·n, T)
+    if bias is not None:  # one bias for the g query heads of a key/value head: broadcast, not copied
+        b = bias[:, None, None, None, :] if bias.dim() == 2 else bias[:, :, None, :, :T]         # (B, 1, 1, n|1, T)
+        w = (w.view(B, kvh, g, n, T) + b).view(B, kvh, g * n, T)
+    w = F.dropout(torch.softmax(w, dim=-1), p=dropout, training=training)
+    return torch.matmul(w, values.float()).to(q.dtype).reshape(B, H, n, d).transpose(1, 2)         # (B, n, H, d)
 
 # %% ../nbs/06_decode.ipynb #7b1d8d6c
 class Int8Linear(nn.Module):
@@ -123,7 +128,7 @@ def _decode_forward(self:DecodeStep, tok, pos, slot, keys, values, bias) -> torc
         v = w['v'](h).view(B, 1, self.kvh, self.hd).transpose(1, 2)
         q, k = apply_rotary_pos_emb(q, k, cos, sin)
         keys[l].index_copy_(2, slot, k); values[l].index_copy_(2, slot, v)      # written in place
-        x = x + w['o'](attend(q, keys[l], values[l], bias, w['scaling']))
+        x = x + w['o'](attend(q, keys[l], values[l], bias, w['scaling']).flatten(2))  # (B, 1, H·hd)
         h = w['norm2'](x)
         x = x + w['down'](self.act(w['gate'](h)) * w['up'](h))
     return F.linear(self.norm(x[:, 0]), self.head).float()                      # (B, K)

@@ -20,7 +20,7 @@ from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 import lvf
 from .data import load_h5
-from .decode import check_decoder, static_kv, static_length, step_of
+from .decode import attend, check_decoder, static_kv, static_length, step_of
 from .core import (atomic_write, check_output, cli_errors, config_parser, file_sha256, read_json, split_options,
                       write_in_memory)
 from .flops import Arch, arch_dims, flops_generate
@@ -158,18 +158,8 @@ def kv_cache_kwargs(model, out) -> dict:
 
 # %% ../nbs/06_forecast.ipynb #ec30f5d1
 def grouped_attention(module, query, key, value, attention_mask, scaling:float, dropout:float=0.0, **kwargs):
-    "Attention with grouped-query heads as rows of one product per key/value head: (B, q, H, d) out, no keys repeated."
-    B, H, q, d = query.shape                                                   # (B, H, q, d)
-    kvh, L = key.shape[1], key.shape[2]                                        # key/value heads, positions
-    g = H // kvh                                                               # query heads per key/value head
-    # float32 inside, as sdpa's kernels
-    q32, k32, v32 = query.reshape(B, kvh, g * q, d).float(), key.float(), value.float()
-    w = torch.matmul(q32, k32.transpose(2, 3)) * scaling                      # (B, kvh, g·q, L)
-    if attention_mask is not None:  # (B, 1, q, L): the same mask for each of the g query heads, broadcast, not copied
-        w = (w.view(B, kvh, g, q, L) + attention_mask[:, :, None, :, :L]).view(B, kvh, g * q, L)
-    w = torch.nn.functional.dropout(torch.softmax(w, dim=-1), p=dropout, training=module.training)
-    out = torch.matmul(w, v32).to(query.dtype)                                 # (B, kvh, g·q, d)
-    return out.reshape(B, H, q, d).transpose(1, 2).contiguous(), None         # (B, q, H, d), as transformers expects
+    "`lvf.decode.attend` as a transformers attention function: grouped-query heads, no keys repeated; (B, q, H, d) out."
+    return attend(query, key, value, attention_mask, scaling, dropout, module.training).contiguous(), None
 
 AttentionInterface.register('lvf_grouped', grouped_attention)
 AttentionMaskInterface.register('lvf_grouped', eager_mask)  # an additive float mask, as for eager attention

@@ -349,7 +349,8 @@ def _step_seconds(context_length:int) -> float|None:
     m = machine(); path = benchmarks_dir() / 'results' / f'step-{machine_name(m)}.json'
     if not path.exists(): return None
     rows = sorted((r['tokens'], r['step_s']) for r in json.loads(path.read_text())['rows']
-                  if r['dtype'] == m['default_dtype'] and r['head'] == 'alphabet' and r['batch'] == 4)
+                  if r['dtype'] == m['default_dtype'] and r['head'] == 'alphabet' and r['batch'] == 4
+                  and r.get('impl', 'lvf') == 'lvf')
     if len(rows) < 2: return None
     (t0, s0), (t1, s1) = rows[0], rows[-1]
     return s0 + (s1 - s0) * (context_length - t0) / (t1 - t0)

@@ -58,6 +58,10 @@ def test_numbers_hang_together(results):
     for p in peft:  # the same model, batch and adapter (B = 0): the same first loss as lvf's full head
         lvf = next(r for r in rows if r['impl'] == 'lvf' and r['head'] == 'full' and (r['dtype'], r['tokens']) == (p['dtype'], p['tokens']))
         assert lvf['first_loss'] == pytest.approx(p['first_loss'], rel=1e-3) and lvf['vs_peft'] > 0
+    comp = [r for r in rows if r['impl'] == 'lvf_compiled']
+    assert comp and all(r['head'] == 'alphabet' and r['vs_eager'] > 0 and r['warmup_s'] > 0 for r in comp)
+    for c in comp:  # the compiled step computes the eager decoder's loss at the same weights, within bf16's rounding
+        assert c['first_loss'] == pytest.approx(c['eager_loss'], rel=1e-2 if c['dtype'] == 'bfloat16' else 1e-4)
     lvf_engines = {'lvf_hf', 'lvf', 'lvf_int8', 'lvf_compiled', 'lvf_compiled_int8'}
     assert {r['engine'] for r in fc['rows']} == lvf_engines | {'hf'}  # llama.cpp runs on the embedded GGUF only
     assert fc['vs_today'] and all(d['forecasts_ratio'] > 0 for d in fc['vs_today'].values())  # each beside today's path
