@@ -614,7 +614,7 @@ def llama_forecaster(name:str='embedded', adapter=None, threads:int|None=None):
     if adapter is not None:
         cfg = check_adapter(adapter, info)
         digest = file_sha256(Path(adapter) / cfg['weights'])
-        lora = cache_dir() / 'gguf-lora' / f'{digest[:16]}.gguf'
+        lora = cache_dir() / 'gguf-lora' / f"{digest[:16]}-alpha{float(cfg['alpha']):g}.gguf"  # α is in the file too
         if not lora.exists(): save_gguf_lora(adapter, lora)               # atomic: a file appears whole or not at all
         shape = (cfg['rank'], tuple(sorted(cfg['targets'])))
         info['adapter'] = dict(path=str(adapter), gguf_lora=str(lora), **cfg)
