@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_lora.ipynb #8b6c8861
 from __future__ import annotations
-import hashlib, json, math, os, re, tempfile
+import hashlib, json, math, re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -312,10 +312,8 @@ def save_gguf_lora(adapter, path, gguf_type:str='f32', arch:str='qwen2') -> Path
     cfg, state, path = read_adapter(adapter), adapter_tensors(adapter), Path(path)
     n_blocks = 1 + max(int(m[1]) for k in state if (m := re.search(r'\.layers\.(\d+)\.', k)))
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2, n_blocks)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent); os.close(fd)
-    try:
-        w = gguf.GGUFWriter(tmp, arch)
+    with atomic_write(path) as tmp:                             # the file appears whole or not at all
+        w = gguf.GGUFWriter(str(tmp), arch)
         w.add_type(gguf.GGUFType.ADAPTER); w.add_string(gguf.Keys.Adapter.TYPE, 'lora')
         w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(cfg['alpha']))
         w.add_string('lvf.adapter_sha256', file_sha256(Path(adapter) / cfg['weights']))
@@ -327,7 +325,4 @@ def save_gguf_lora(adapter, path, gguf_type:str='f32', arch:str='qwen2') -> Path
             data = state[key].float().numpy().astype(GGUF_TYPES[gguf_type])
             w.add_tensor(f"{base}.weight.lora_{ab[-1].lower()}", data)
         w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
     return path
