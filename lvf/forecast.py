@@ -31,10 +31,10 @@ from .tokenizer import HEAD_SIZE, Codec, head_ids, step_tokens, steps_that_fit
 # %% auto #0
 __all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'DECODE_STEPS', 'ENGINES', 'context_texts', 'chat_prompt', 'StepGrammar', 'constrain',
            'choose', 'StepCounter', 'left_pad', 'kv_cache_kwargs', 'grouped_attention', 'decode_attention',
-           'attention_implementation', 'shared_prompts', 'generate', 'decode_step_for', 'LlamaCpp', 'llama_scores',
-           'llama_generate', 'Forecast', 'ForecastConfig', 'forecast_config', 'batch_flops', 'value_caps', 'forecast',
-           'context_steps_for_tokens', 'adapter_config', 'adapter_codec', 'load_forecaster', 'llama_forecaster',
-           'write_forecasts', 'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
+           'attention_implementation', 'shared_prompts', 'next_token', 'generate', 'decode_step_for', 'LlamaCpp',
+           'llama_scores', 'llama_generate', 'Forecast', 'ForecastConfig', 'forecast_config', 'batch_flops',
+           'value_caps', 'forecast', 'context_steps_for_tokens', 'adapter_config', 'adapter_codec', 'load_forecaster',
+           'llama_forecaster', 'write_forecasts', 'forecast_file', 'lvf_forecast', 'lvf_forecast_cli']
 
 # %% ../nbs/06_forecast.ipynb #a212d01d
 def context_texts(codec:Codec, trajectories:np.ndarray, context_steps:int) -> tuple[list[str], np.ndarray]:
@@ -206,6 +206,19 @@ def _expand(out, rows:torch.Tensor):
         if out.get(k) is not None: out[k] = out[k].index_select(0, rows)
     return out
 
+def next_token(scores:torch.Tensor, tracker, ids:torch.Tensor|None, pad_id:int, greedy:bool=True,
+               temperature:float=1.0, top_p:float=1.0, generator=None) -> torch.Tensor:
+    """The next token `(B,)` of each sequence from its `scores` (over the grammar's `ids` if given, else the whole
+    vocabulary), chosen by `choose` under `tracker`, which it advances; `pad_id` for sequences already done."""
+    live = ~tracker.done
+    if ids is None:
+        tok = torch.where(live, choose(scores, greedy, temperature, top_p, generator), pad_id)
+        tracker.advance(tok)
+        return tok
+    k = torch.where(live, choose(constrain(scores, tracker.allowed()), greedy, temperature, top_p, generator), len(ids))
+    tracker.advance(k)  # k = len(ids): nothing
+    return torch.where(live, ids[k.clamp(max=len(ids) - 1)], pad_id)
+
 @torch.no_grad()
 def generate(model, prompts:list[list[int]], max_new_tokens:int, pad_id:int, tracker, ids:torch.Tensor|None=None,
              greedy:bool=True, temperature:float=1.0, top_p:float=1.0, generator=None, head:str='alphabet',
@@ -230,15 +243,7 @@ def generate(model, prompts:list[list[int]], max_new_tokens:int, pad_id:int, tra
     with attention_implementation(model, attn_impl):                          # then one token per step
         for t in range(max_new_tokens):
             live.append(~tracker.done)
-            if ids is None:
-                tok = torch.where(live[-1], choose(scores, greedy, temperature, top_p, generator), pad_id)
-                tracker.advance(tok)
-            else:
-                k = torch.where(live[-1],
-                                choose(constrain(scores, tracker.allowed()), greedy, temperature, top_p, generator),
-                                len(ids))
-                tok = torch.where(live[-1], ids[k.clamp(max=len(ids) - 1)], pad_id)
-                tracker.advance(k)  # k = len(ids): nothing
+            tok = next_token(scores, tracker, ids, pad_id, greedy, temperature, top_p, generator)
             new.append(tok)
             if tracker.done.all() or t == max_new_tokens - 1: break
             pos = pos[:, -1:] + 1
@@ -308,11 +313,8 @@ def llama_generate(engine:LlamaCpp, prompt:list[int], max_new_tokens:int, tracke
         new = []
         for t in range(max_new_tokens):
             scores = llama_scores(llm)                                         # (1, V)
-            if ids is None:
-                tok = choose(scores, greedy, temperature, top_p, generator); tracker.advance(tok)
-            else:
-                k = choose(constrain(scores[:, ids], tracker.allowed()), greedy, temperature, top_p, generator)
-                tok = ids[k]; tracker.advance(k)
+            tok = next_token(scores if ids is None else scores[:, ids], tracker, ids, -1, greedy, temperature, top_p,
+                             generator)                                        # the tracker is not done: no padding
             new.append(int(tok))
             if bool(tracker.done.all()) or t == max_new_tokens - 1: break
             llm.eval(new[-1:])
