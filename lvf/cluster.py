@@ -7,7 +7,8 @@ from __future__ import annotations
 import json, math, os, socket, uuid
 from pathlib import Path
 
-from .study import error_line, execute_run, experiments_dir, read_record
+from .runs import error_line, execute_run, experiments_dir, read_record, run_error, write_record
+from .core import InputError
 
 # %% auto #0
 __all__ = ['RESOURCE_KEYS', 'parse_resources', 'import_ray', 'connect', 'node_info', 'probe_storage', 'check_storage', 'run_task',
@@ -19,7 +20,7 @@ RESOURCE_KEYS = ('num_cpus', 'num_gpus', 'memory', 'resources', 'accelerator_typ
 def parse_resources(text:str|None) -> dict:
     "The Ray resources of each run, from `--run-resources` (a JSON object; default one CPU)."
     if text is None or not str(text).strip(): return dict(num_cpus=1)
-    bad = lambda why: ValueError(f"--run-resources must be a JSON object of Ray task resources, e.g. "
+    bad = lambda why: InputError(f"--run-resources must be a JSON object of Ray task resources, e.g. "
                                  f"'{{\"num_cpus\": 2, \"num_gpus\": 1}}' ({why}), got {text!r}")
     try: r = json.loads(text)
     except json.JSONDecodeError as e: raise bad(f'not JSON: {e.msg}') from None
@@ -99,7 +100,7 @@ def check_storage(study_dir, data:str, timeout:float=120) -> list[dict]:
     finally:
         for f in [d / '.storage-check', *(d / f".storage-{n['NodeID']}" for n in nodes)]: f.unlink(missing_ok=True)
     if problems:
-        raise ValueError(f"--out: the study folder {d} must be storage that every Ray node sees at the same path "
+        raise InputError(f"--out: the study folder {d} must be storage that every Ray node sees at the same path "
                          f"(a shared filesystem, like Ray Tune's storage_path); no run was started: "
                          f"{'; '.join(problems)}")
     return nodes
@@ -126,7 +127,6 @@ class RayExecutor:
 
     def _lost(self, job:dict, e:Exception) -> dict:
         "The record of a run whose task died for good (its retries spent): the driver writes it."
-        from lvf.study import run_error, write_record
         rec = dict(read_record(job['run_dir'])
                    or dict(name=job['name'], notebook=job['notebook'], params=job['params']),
                    status='failed', **run_error(e))
@@ -137,11 +137,8 @@ class RayExecutor:
         "Records of `runs` (None: not started): admitted in plan order, dispatched together, settled as each ends."
         if self.ray is None: self.prepare(study)
         ray = self.ray
-        admitted = [study._admit(*r) for r in runs]
+        admitted = study.admit(runs)   # together: each training run's budget is its share of what remains
         jobs = [job for job, _ in admitted if job]
-        slack = study.ledger.remaining - sum(study.reserved.values())  # what no finished or dispatched run holds
-        for j in jobs:  # training may spend its reservation and an equal share of the slack, less its forecasts' cost
-            if j['kind'] == 'finetune': j['params']['budget'] = j['estimate'] + slack / len(jobs) - j['eval_reserve']
         refs = {self.task.remote(j['name'], j['notebook'], j['params'], str(j['run_dir'].resolve())): j for j in jobs}
         done = {}
         try:
@@ -154,10 +151,10 @@ class RayExecutor:
                           f"on {rec.get('node', {}).get('ip', '?')}"
                           + (f" (attempt {rec['attempts']})" if rec.get('attempts', 1) > 1 else '')
                           + (f": {error_line(rec['error'])}" if rec['status'] == 'failed' else ''))
-                done[job['name']] = study._settle(job, rec)
+                done[job['name']] = study.settle(job, rec)
         # the study stops (fail-fast, Ctrl-C): the runs still going are cancelled, and resumed on the next start
         finally:
-            for ref, job in refs.items(): ray.cancel(ref); study.reserved.pop(job['name'], None)
+            for ref, job in refs.items(): ray.cancel(ref); study.release(job)
             if refs: ray.wait(list(refs), num_returns=len(refs), timeout=30)
         return [done.get(job['name']) if job else (rec if rec['status'] == 'finished' else None)
                 for job, rec in admitted]
@@ -166,7 +163,7 @@ class RayExecutor:
 def wall_hours(rows:list[dict], gpus:int, flops_per_s:float=5e13) -> list[dict]:
     """Estimated hours per stage of a plan (`Study.estimate` rows) with `gpus` GPUs,
     one run per GPU, at `flops_per_s` each."""
-    if not (isinstance(gpus, int) and gpus >= 1): raise ValueError(f"gpus must be an integer ≥ 1, got {gpus!r}")
+    if not (isinstance(gpus, int) and gpus >= 1): raise InputError(f"gpus must be an integer ≥ 1, got {gpus!r}")
     stages = {}
     for r in rows:  # the context lengths are one stage: their runs go out together
         if r['stage'] == 'total': continue

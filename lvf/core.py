@@ -4,17 +4,19 @@
 
 # %% ../nbs/00_core.ipynb #c0a00004
 from __future__ import annotations
-import argparse, errno, hashlib, json, math, os, sys, tempfile, warnings
+import argparse, errno, hashlib, inspect, json, math, os, sys, tempfile, warnings
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
-from fastcore.script import anno_parser
-
 # %% auto #0
-__all__ = ['BAD_INPUT', 'OS_CAUSES', 'atomic_write', 'write_in_memory', 'file_sha256', 'read_json', 'read_jsonl', 'append_jsonl',
-           'finite_float', 'one_line_errors', 'run_cli', 'os_error_line', 'cli_errors', 'check_output', 'FolderLocked',
-           'folder_lock', 'config_parser', 'split_options']
+__all__ = ['OS_CAUSES', 'InputError', 'atomic_write', 'write_in_memory', 'file_sha256', 'read_json', 'read_jsonl', 'append_jsonl',
+           'finite_float', 'one_line_errors', 'os_error_line', 'cli_errors', 'check_output', 'FolderLocked',
+           'folder_lock', 'config_parser', 'run_cli', 'split_options', 'md_table']
+
+# %% ../nbs/00_core.ipynb #e3785ec3
+class InputError(ValueError):
+    "What the user gave (an option, a file, a folder) is wrong: the message says what, and how to mend it."
 
 # %% ../nbs/00_core.ipynb #35e370e2
 @contextmanager
@@ -54,14 +56,14 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 def read_json(path, fix:str='') -> dict:
-    """The JSON object in file `path`; a damaged file raises `ValueError` naming it, what is wrong and,
+    """The JSON object in file `path`; a damaged file raises `InputError` naming it, what is wrong and,
     as `fix`, how to recover."""
     path = Path(path)
     try: obj = json.loads(path.read_text(encoding='utf-8'))
     except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is damaged: not valid JSON ({e})" + (f"; {fix}" if fix else '')) from None
+        raise InputError(f"{path} is damaged: not valid JSON ({e})" + (f"; {fix}" if fix else '')) from None
     if not isinstance(obj, dict):
-        raise ValueError(f"{path} is damaged: a JSON {type(obj).__name__}, not an object" + (f"; {fix}" if fix else ''))
+        raise InputError(f"{path} is damaged: a JSON {type(obj).__name__}, not an object" + (f"; {fix}" if fix else ''))
     return obj
 
 # %% ../nbs/00_core.ipynb #8bfa19ad
@@ -72,7 +74,7 @@ def read_jsonl(path) -> list[dict]:
         if not line.strip(): continue
         try: out.append(json.loads(line))
         except ValueError:
-            if i < len(lines) - 1: raise ValueError(f"{path}, line {i + 1}: not a JSON object: {line[:80]!r}") from None
+            if i < len(lines) - 1: raise InputError(f"{path}, line {i + 1}: not a JSON object: {line[:80]!r}") from None
             warnings.warn(f"{path}: ignoring a truncated last line (an interrupted write): {line[:80]!r}")
     return out
 
@@ -95,11 +97,6 @@ def append_jsonl(path, obj:dict):
         raise
 
 # %% ../nbs/00_core.ipynb #e37d7867
-def _underscore_option(arg:str) -> str:
-    if not arg.startswith('--'): return arg
-    name, eq, value = arg[2:].partition('=')
-    return '--' + name.replace('-', '_') + eq + value
-
 def finite_float(s:str) -> float:
     "A number option's value: a float, refused (as argparse refuses `abc`) if it is `inf`, `nan` or overflows."
     try: x = float(s)
@@ -115,17 +112,7 @@ def one_line_errors(parser:argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.error, parser.allow_abbrev = error, False
     return parser
 
-def run_cli(func, argv=None):
-    "Call `func` with options parsed from `argv` (default: `sys.argv[1:]`); `--a-b` means `--a_b`."
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = one_line_errors(anno_parser(func))
-    for action in parser._actions:
-        if action.type is float: action.type = finite_float
-    args = vars(parser.parse_args([_underscore_option(a) for a in argv]))
-    return func(**{k: v for k, v in args.items() if k not in ('pdb', 'xtra')})  # options fastcore adds for itself
-
 # %% ../nbs/00_core.ipynb #0c0e0002
-BAD_INPUT = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
 # OS errors that are about the machine or a path, not the program: (what happened, what to do, exit status)
 OS_CAUSES = {errno.ENOSPC: ('no space left on the device', 'free some space, then run the same command again', 1),
              errno.EDQUOT: ('the disk quota is exceeded', 'free some space, then run the same command again', 1),
@@ -152,22 +139,22 @@ def cli_errors(tool:str, func, *args, resume_hint:str|None=None, **kwargs):
     except Exception as e:
         if os.environ.get('LVF_DEBUG'): raise
         if line := os_error_line(e, resume_hint): print(f"{tool}: error: {line[0]}", file=sys.stderr); sys.exit(line[1])
-        bad = isinstance(e, BAD_INPUT)
+        bad = isinstance(e, InputError)
         msg = ' '.join(str(e).split()) if bad else f"{type(e).__name__}: {' '.join(str(e).split())}"
         print(f"{tool}: error: {msg}" + ('' if bad else ' (LVF_DEBUG=1 shows the traceback)'), file=sys.stderr)
         sys.exit(2 if bad else 1)
 
 def check_output(path, option:str, inputs=()) -> Path:
     """`path` as a `Path` if the file option `option` names can be written without destroying one of `inputs`
-    (the files the command reads), else a `ValueError` saying why (checked before any work)."""
+    (the files the command reads), else an `InputError` saying why (checked before any work)."""
     path = Path(path)
-    if path.is_dir(): raise ValueError(f"{option} {path} is a folder; give a file name")
+    if path.is_dir(): raise InputError(f"{option} {path} is a folder; give a file name")
     if path.exists() and (same := [i for i in inputs if Path(i).exists() and os.path.samefile(path, i)]):
-        raise ValueError(f"{option} {path} is the input file {same[0]}; writing there would destroy it: "
+        raise InputError(f"{option} {path} is the input file {same[0]}; writing there would destroy it: "
                          "give another file name")
     parent = next((p for p in path.parents if p.exists()), Path('.'))
-    if not parent.is_dir(): raise ValueError(f"{option} {path}: {parent} is a file, so no folder can be made there")
-    if not os.access(parent, os.W_OK): raise ValueError(f"{option} {path}: {parent} is not writable")
+    if not parent.is_dir(): raise InputError(f"{option} {path}: {parent} is a file, so no folder can be made there")
+    if not os.access(parent, os.W_OK): raise InputError(f"{option} {path}: {parent} is not writable")
     return path
 
 # %% ../nbs/00_core.ipynb #0c0e0005
@@ -226,19 +213,43 @@ def config_parser(*classes, description:str='') -> argparse.ArgumentParser:
     fields = [(n, d) for cls in classes for n, d in docments(cls, full=True).items() if n != 'return']
     if dup := sorted(n for n, k in Counter(n for n, _ in fields).items() if k > 1):
         raise ValueError(f"fields in two configs: {dup}")
-    for name, d in fields:
-        t, flags = _arg_type(d['anno']), [f'--{name.replace("_", "-")}'] + ([f'--{name}'] if '_' in name else [])
-        kw = dict(action=argparse.BooleanOptionalAction) if t == 'bool' else dict(type=t)
-        p.add_argument(*flags, dest=name, default=d['default'], help=(d['docment'] or '').replace('%', '%%'), **kw)
+    for name, d in fields: _add_option(p, name, d)
     return p
 
+def _add_option(p:argparse.ArgumentParser, name:str, d:dict) -> None:
+    "Add parameter or field `name` (docments `d`: annotation, default, comment) to `p`, both spellings of its option."
+    t, help = _arg_type(d['anno']), (d['docment'] or '').replace('%', '%%')
+    if d['default'] is inspect.Parameter.empty:   # a parameter without a default: a positional argument
+        p.add_argument(name, type=str if t == 'bool' else t, help=help); return
+    flags = [f'--{name.replace("_", "-")}'] + ([f'--{name}'] if '_' in name else [])
+    kw = dict(action=argparse.BooleanOptionalAction) if t == 'bool' else dict(type=t)
+    p.add_argument(*flags, dest=name, default=d['default'], help=help, **kw)
+
+def run_cli(func, argv=None):
+    """Call `func` with its parameters parsed from `argv` (default: `sys.argv[1:]`) by the parser `config_parser`
+    builds for a config: its parameters' comments are the help, `--a-b` and `--a_b` both name `a_b`."""
+    from fastcore.docments import docments
+    doc = (func.__doc__ or '').strip()
+    p = one_line_errors(argparse.ArgumentParser(description=doc, formatter_class=_DefaultsHelp))
+    for name, d in docments(func, full=True).items():
+        if name != 'return': _add_option(p, name, d)
+    return func(**vars(p.parse_args(sys.argv[1:] if argv is None else list(argv))))
 
 # %% ../nbs/00_core.ipynb #15eda797
 def split_options(what:str, options:dict, *classes) -> list[dict]:
     """`options` sorted into one dict per dataclass in `classes` by field name;
-    a name none has raises `ValueError` (`what` options)."""
+    a name none has raises `InputError` (`what` options)."""
     from dataclasses import fields
     names = [{f.name for f in fields(cls)} for cls in classes]
     if unknown := sorted(set(options) - set().union(*names)):
-        raise ValueError(f"unknown {what} option(s) {unknown}; known: {sorted(set().union(*names))}")
+        raise InputError(f"unknown {what} option(s) {unknown}; known: {sorted(set().union(*names))}")
     return [{k: v for k, v in options.items() if k in n} for n in names]
+
+# %% ../nbs/00_core.ipynb #28ac9c42
+def md_table(rows:list[dict], cols:list[str], fmt:dict|None=None) -> str:
+    "A markdown table of `rows` (dicts) with columns `cols`; `fmt` maps a column to a format spec."
+    fmt = fmt or {}
+    cell = lambda r, c: ('' if r.get(c) is None
+                         else format(r[c], fmt[c]) if c in fmt and isinstance(r[c], (int, float)) else str(r[c]))
+    lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+    return '\n'.join(lines + ['| ' + ' | '.join(cell(r, c) for c in cols) + ' |' for r in rows])

@@ -9,11 +9,10 @@ from typing import NamedTuple
 
 import h5py
 import numpy as np
-from fastcore.script import call_parse
 from scipy.integrate import solve_ivp
 from scipy.optimize import least_squares
 
-from .core import atomic_write, cli_errors, file_sha256, run_cli, write_in_memory
+from .core import InputError, atomic_write, cli_errors, file_sha256, run_cli, write_in_memory
 
 # %% auto #0
 __all__ = ['PARAM_RANGES', 'MIX', 'MIX_RANGES', 'LV_BOUNDS', 'FIELD_STATS', 'DATA_FILE', 'lv_rhs', 'sample_params', 'integrate',
@@ -54,7 +53,7 @@ def integrate(params:dict, i:int, time:np.ndarray) -> np.ndarray:
 def simulate(n:int=1000, steps:int=100, t_max:float=200.0, seed:int=0) -> tuple[np.ndarray, np.ndarray]:
     "Simulate `n` Lotka–Volterra trajectories: float32 `(n, steps, 2)` populations and float64 `(steps,)` times."
     if n < 1 or steps < 2 or t_max <= 0 or seed < 0:
-        raise ValueError(f"need n ≥ 1, steps ≥ 2, t_max > 0, seed ≥ 0; got {n=}, {steps=}, {t_max=}, {seed=}")
+        raise InputError(f"need n ≥ 1, steps ≥ 2, t_max > 0, seed ≥ 0; got {n=}, {steps=}, {t_max=}, {seed=}")
     time = np.linspace(0.0, t_max, steps)
     params = sample_params(n, seed)
     trajectories = np.stack([integrate(params, i, time) for i in range(n)]).astype(np.float32)
@@ -130,7 +129,7 @@ def integrate_mix(params:dict, time:np.ndarray, seed:int=0, substeps:int=40) -> 
 def simulate_mix(n:int=1000, steps:int=100, t_max:float=200.0, seed:int=0) -> tuple[np.ndarray, np.ndarray, dict]:
     "Simulate `n` trajectories of the model mix: float32 `(n, steps, 2)`, float64 `(steps,)` times, the parameters."
     if n < 1 or steps < 2 or t_max <= 0 or seed < 0:
-        raise ValueError(f"need n ≥ 1, steps ≥ 2, t_max > 0, seed ≥ 0; got {n=}, {steps=}, {t_max=}, {seed=}")
+        raise InputError(f"need n ≥ 1, steps ≥ 2, t_max > 0, seed ≥ 0; got {n=}, {steps=}, {t_max=}, {seed=}")
     time, params = np.linspace(0.0, t_max, steps), mix_params(n, seed)
     return integrate_mix(params, time, seed).astype(np.float32), time, params
 
@@ -138,20 +137,20 @@ def simulate_mix(n:int=1000, steps:int=100, t_max:float=200.0, seed:int=0) -> tu
 def validate(trajectories:np.ndarray, time:np.ndarray, source:str='data') -> None:
     "Raise `ValueError` naming `source` and the problem if the arrays are not a valid Lotka–Volterra dataset."
     if trajectories.ndim != 3 or trajectories.shape[-1] != 2:
-        raise ValueError(f"{source}: 'trajectories' must have shape (n, steps, 2), got {trajectories.shape}")
+        raise InputError(f"{source}: 'trajectories' must have shape (n, steps, 2), got {trajectories.shape}")
     if time.ndim != 1 or len(time) != trajectories.shape[1]:
-        raise ValueError(f"{source}: 'time' must have shape ({trajectories.shape[1]},) to match the steps, "
+        raise InputError(f"{source}: 'time' must have shape ({trajectories.shape[1]},) to match the steps, "
                          f"got {time.shape}")
     if not np.issubdtype(trajectories.dtype, np.number) or not np.issubdtype(time.dtype, np.number):
-        raise ValueError(f"{source}: arrays must be numeric, got {trajectories.dtype} and {time.dtype}")
+        raise InputError(f"{source}: arrays must be numeric, got {trajectories.dtype} and {time.dtype}")
     if not np.isfinite(time).all() or not (np.diff(time) > 0).all():
-        raise ValueError(f"{source}: 'time' must be finite and strictly increasing")
+        raise InputError(f"{source}: 'time' must be finite and strictly increasing")
     if not np.isfinite(trajectories).all():
         bad = np.argwhere(~np.isfinite(trajectories))[0]
-        raise ValueError(f"{source}: 'trajectories' has NaN/inf values (first at index {tuple(bad.tolist())})")
+        raise InputError(f"{source}: 'trajectories' has NaN/inf values (first at index {tuple(bad.tolist())})")
     if (trajectories < 0).any():
         bad = np.argwhere(trajectories < 0)[0]
-        raise ValueError(f"{source}: populations must be ≥ 0, found {trajectories[tuple(bad)]:g} "
+        raise InputError(f"{source}: populations must be ≥ 0, found {trajectories[tuple(bad)]:g} "
                          f"at index {tuple(bad.tolist())}")
 
 # %% ../nbs/00_data.ipynb #99425e14
@@ -172,22 +171,22 @@ def save_h5(path, trajectories:np.ndarray, time:np.ndarray, params:dict|None=Non
 def load_h5(path) -> tuple[np.ndarray, np.ndarray]:
     "Load and validate `(trajectories, time)` from an HDF5 file in the field's format."
     path = Path(path)
-    if not path.exists(): raise ValueError(f"{path}: no such file")
-    if not path.is_file(): raise ValueError(f"{path}: a folder, not an HDF5 file")
-    if not h5py.is_hdf5(path): raise ValueError(f"{path}: not an HDF5 file")
+    if not path.exists(): raise InputError(f"{path}: no such file")
+    if not path.is_file(): raise InputError(f"{path}: a folder, not an HDF5 file")
+    if not h5py.is_hdf5(path): raise InputError(f"{path}: not an HDF5 file")
     try:
         with h5py.File(path, 'r') as f:
             for key in ('trajectories', 'time'):
-                if key not in f: raise ValueError(f"{path}: missing dataset '{key}' (found: {sorted(f.keys())})")
-                if not isinstance(f[key], h5py.Dataset): raise ValueError(f"{path}: '{key}' is a group, not a dataset")
+                if key not in f: raise InputError(f"{path}: missing dataset '{key}' (found: {sorted(f.keys())})")
+                if not isinstance(f[key], h5py.Dataset): raise InputError(f"{path}: '{key}' is a group, not a dataset")
             trajectories, time = f['trajectories'][()], f['time'][()]
     except OSError as e:  # h5py's word for a file cut short or overwritten in the middle
-        raise ValueError(f"{path}: damaged HDF5 file, it cannot be read ({' '.join(str(e).split())}); "
+        raise InputError(f"{path}: damaged HDF5 file, it cannot be read ({' '.join(str(e).split())}); "
                          "copy it again, or regenerate it with lvf_data") from None
     trajectories, time = np.asarray(trajectories), np.asarray(time)
     validate(trajectories, time, str(path))
     if (big := float(np.abs(trajectories).max(initial=0))) > np.finfo(np.float32).max:  # float32 would make it inf
-        raise ValueError(f"{path}: 'trajectories' holds values beyond float32's range (largest |value| {big:.3g}); "
+        raise InputError(f"{path}: 'trajectories' holds values beyond float32's range (largest |value| {big:.3g}); "
                          "lvf computes in float32: rescale the populations")
     return trajectories.astype(np.float32), time.astype(np.float64)
 
@@ -206,7 +205,7 @@ class Split(NamedTuple):
 def split(n:int, seed:int=0, fractions=(0.8, 0.1, 0.1)) -> Split:
     "Deterministic, disjoint train/val/test indices covering `range(n)`."
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-9:
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+        raise InputError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
     order = np.random.default_rng(seed).permutation(n)
     n_train, n_val = int(round(fractions[0] * n)), int(round(fractions[1] * n))
     return Split(*(np.sort(a) for a in np.split(order, [n_train, n_train + n_val])))
@@ -298,7 +297,7 @@ def data_stats(trajectories:np.ndarray, time:np.ndarray, n:int=50, context_steps
     """How a dataset behaves under simple forecasters (the keys of `FIELD_STATS`), on the first `n` test
     trajectories (`context_steps` → `horizon`); the share and median statistics use every trajectory."""
     C, H = context_steps, horizon
-    if trajectories.shape[1] < C + H: raise ValueError(f"need {C} + {H} steps, the file has {trajectories.shape[1]}")
+    if trajectories.shape[1] < C + H: raise InputError(f"need {C} + {H} steps, the file has {trajectories.shape[1]}")
     test = np.asarray(trajectories[split(len(trajectories), split_seed).test[:n]], np.float64)
     ctx, truth, t = test[:, :C], test[:, C:C + H], np.asarray(time, np.float64)
     fits = [fit_lv(c, t[:C], restarts=0) for c in ctx]                       # the gradient-matching start only
@@ -334,7 +333,6 @@ def stats_table(columns:dict) -> str:
 # where `lvf_data` writes the dataset, and where training, evaluation and the study look
 DATA_FILE = 'data/lotka_volterra_data.h5'
 
-@call_parse
 def lvf_data(out:str=DATA_FILE, # where to write the HDF5 file
              n:int=1000, # number of trajectories
              steps:int=100, # time points per trajectory
@@ -344,7 +342,7 @@ def lvf_data(out:str=DATA_FILE, # where to write the HDF5 file
              stats:str=None): # write nothing: print how this HDF5 file behaves beside the field's (`data_stats`)
     "Generate the Lotka–Volterra dataset in the field's HDF5 format (or, with `--stats FILE`, describe a file)."
     if stats is not None: return print(stats_table({Path(stats).name: data_stats(*load_h5(stats))}))
-    if model not in ('logistic', 'mix'): raise ValueError(f"--model must be 'logistic' or 'mix', got {model!r}")
+    if model not in ('logistic', 'mix'): raise InputError(f"--model must be 'logistic' or 'mix', got {model!r}")
     if model == 'mix':
         trajectories, time, params = simulate_mix(n, steps, t_max, seed)
         path = save_h5(out, trajectories, time, params=params, generator='lvf.data.simulate_mix', seed=seed,
@@ -357,4 +355,4 @@ def lvf_data(out:str=DATA_FILE, # where to write the HDF5 file
     print(f"wrote {path}: {n} trajectories × {steps} steps, sha256 {file_sha256(path)[:16]}…")
 
 def lvf_data_cli():
-    cli_errors('lvf_data', run_cli, lvf_data.__wrapped__)  # the console script: `lvf_data` with one-line errors
+    cli_errors('lvf_data', run_cli, lvf_data)  # the console script: `lvf_data` with one-line errors

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.activations import ACT2FN
 from transformers.models.qwen2.modeling_qwen2 import apply_rotary_pos_emb
+from .core import InputError
 
 # %% auto #0
 __all__ = ['StaticKV', 'static_length', 'static_kv', 'attend', 'Int8Linear', 'check_decoder', 'DecodeStep', 'step_of']
@@ -39,7 +40,7 @@ def _layer_kv(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
 def static_kv(cache, mask:torch.Tensor, length:int) -> StaticKV:
     "A `StaticKV` of `length` positions holding a prefill's transformers `cache` of prompts left-padded as `mask`."
     B, P = mask.shape
-    if length <= P: raise ValueError(f"a static cache of {length} positions has no room after a {P}-token prefill")
+    if length <= P: raise InputError(f"a static cache of {length} positions has no room after a {P}-token prefill")
     keys, values = [], []
     for k, v in _layer_kv(cache):
         for src, dst in ((k, keys), (v, values)):
@@ -92,7 +93,7 @@ def check_decoder(model):
     need = ('embed_tokens', 'rotary_emb', 'norm', 'layers')
     if body is None or not all(hasattr(body, a) for a in need) or not all(
             hasattr(l, 'self_attn') and hasattr(l, 'mlp') and hasattr(l.mlp, 'gate_proj') for l in body.layers):
-        raise ValueError(f"static decoding steps need a Qwen2/Llama-style decoder; {type(model).__name__} is not one "
+        raise InputError(f"static decoding steps need a Qwen2/Llama-style decoder; {type(model).__name__} is not one "
                          "(use decode_step='hf')")
 
 # %% ../nbs/06_decode.ipynb #45d8c476

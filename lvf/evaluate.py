@@ -13,11 +13,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .data import DATA_FILE, ar_fit, ar_forecast, fit_lv, load_h5, lv_solve, split
-from .core import atomic_write, check_output, cli_errors, config_parser, file_sha256, split_options, write_in_memory
+from .core import (InputError, atomic_write, check_output, cli_errors, config_parser, file_sha256, split_options,
+                      write_in_memory)
 from .forecast import (Forecast, ForecastConfig, adapter_codec, adapter_config, forecast, forecast_config,
                           load_forecaster)
-from .model import cache_dir, library_versions
-from .tokenizer import Codec
+from .model import cache_dir, check_dtype, library_versions
+from .tokenizer import Codec, check_decimals
 
 # %% auto #0
 __all__ = ['VARS', 'CLASSICAL', 'MLP_WINDOW', 'MLP_STEPS', 'BASELINES', 'STYLES', 'COLORS', 'FIGURES', 'point_metrics', 'metrics',
@@ -119,7 +120,7 @@ def linear_ar(context:np.ndarray, horizon:int, order:int=8, log:bool=True) -> np
     """Forecast `(n, horizon, v)` by a linear autoregression of `order` fitted on each trajectory's
     `context` `(n, C, v)`."""
     context = np.asarray(context, np.float64)
-    if context.shape[1] < 4: raise ValueError(f"the linear baseline needs ≥ 4 context steps, got {context.shape[1]}")
+    if context.shape[1] < 4: raise InputError(f"the linear baseline needs ≥ 4 context steps, got {context.shape[1]}")
     p = min(order, (context.shape[1] - 1) // 3)
     eps = 1e-3 * np.maximum(context.mean(1, keepdims=True), 1e-9)                 # (n, 1, v)
     z = np.log(context + eps) if log else context
@@ -134,9 +135,9 @@ CLASSICAL = ('arima', 'ets')
 def classical(context:np.ndarray, horizon:int, method:str='arima') -> np.ndarray:
     """Forecast `(n, horizon, v)` with statsforecast's AutoARIMA (`method='arima'`) or AutoETS (`'ets'`),
     fitted to each variable of each `context` `(n, C, v)`."""
-    if method not in CLASSICAL: raise ValueError(f"unknown classical method {method!r}: choose from {list(CLASSICAL)}")
+    if method not in CLASSICAL: raise InputError(f"unknown classical method {method!r}: choose from {list(CLASSICAL)}")
     context = np.asarray(context, np.float64)
-    if context.shape[1] < 4: raise ValueError(f"the {method} baseline needs ≥ 4 context steps, got {context.shape[1]}")
+    if context.shape[1] < 4: raise InputError(f"the {method} baseline needs ≥ 4 context steps, got {context.shape[1]}")
     from statsforecast.models import AutoARIMA, AutoETS  # here, not at the top: importing statsforecast takes seconds
     make = dict(arima=AutoARIMA, ets=AutoETS)[method]
     f = np.array([[make(season_length=1).forecast(y=series, h=horizon)['mean'] for series in c.T]
@@ -153,7 +154,7 @@ def physics(context:np.ndarray, time:np.ndarray, horizon:int, restarts:int=3, se
     context = np.asarray(context, np.float64)
     C = context.shape[1]
     if len(time) < C + horizon:
-        raise ValueError(f"time has {len(time)} points; the physics baseline needs {C} + {horizon}")
+        raise InputError(f"time has {len(time)} points; the physics baseline needs {C} + {horizon}")
     t = np.asarray(time[:C + horizon], np.float64)
     fits = [fit_lv(c, t[:C], restarts, seed) for c in context]
     f = lv_solve(np.array([theta for theta, _ in fits]), t)[:, C:]
@@ -185,7 +186,7 @@ def _mlp_train(train:np.ndarray, window:int, horizon:int, seed:int=0):
     import torch
     _, steps, v = train.shape
     starts = np.arange(steps - window - horizon + 1)
-    if not len(starts): raise ValueError(f"the mlp baseline needs training trajectories of ≥ {window + horizon} steps")
+    if not len(starts): raise InputError(f"the mlp baseline needs training trajectories of ≥ {window + horizon} steps")
     w = np.stack([train[:, s:s + window + horizon] for s in starts], 1).reshape(-1, window + horizon, v)
     x, last = _mlp_io(w[:, :window])
     y = (np.log(w[:, window:].astype(np.float64) + 1e-3) - last).reshape(len(w), -1).astype(np.float32)
@@ -262,9 +263,9 @@ def run_baselines(context:np.ndarray, time:np.ndarray, horizon:int, baselines=BA
                physics=lambda: physics(context, time, horizon, residuals=True),
                mlp=lambda: mlp(train, context, horizon))
     if unknown := set(baselines) - set(fns):
-        raise ValueError(f"unknown baselines {sorted(unknown)}: choose from {list(fns)}")
+        raise InputError(f"unknown baselines {sorted(unknown)}: choose from {list(fns)}")
     if 'mlp' in baselines and train is None:
-        raise ValueError("the mlp baseline needs the training trajectories (train=…)")
+        raise InputError("the mlp baseline needs the training trajectories (train=…)")
     points, seconds, notes = {}, {}, {}
     for name in baselines:
         t0 = perf_counter(); points[name] = fns[name](); seconds[name] = round(perf_counter() - t0, 2)
@@ -277,11 +278,11 @@ def check_protocol(trajectories:np.ndarray, context_steps:int, horizon:int|None)
     "The horizon (`None`: to the end of the trajectories), after checking that context and horizon fit in them."
     T = trajectories.shape[1]
     if not 1 <= context_steps < T:
-        raise ValueError(f"context_steps={context_steps} must be between 1 and {T - 1} (trajectories have {T} steps)")
+        raise InputError(f"context_steps={context_steps} must be between 1 and {T - 1} (trajectories have {T} steps)")
     horizon = T - context_steps if horizon is None else horizon
-    if horizon < 1: raise ValueError(f"horizon must be ≥ 1 step, got {horizon}")
+    if horizon < 1: raise InputError(f"horizon must be ≥ 1 step, got {horizon}")
     if context_steps + horizon > T:
-        raise ValueError(f"context_steps + horizon = {context_steps} + {horizon} "
+        raise InputError(f"context_steps + horizon = {context_steps} + {horizon} "
                          f"exceeds the {T} steps of each trajectory")
     return horizon
 
@@ -454,7 +455,7 @@ def _select(path, split_name:str, n:int|None, split_seed:int=0):
     parts = split(len(trajectories), seed=split_seed)  # `split_name` is one of EvalConfig's, checked there
     idx = np.arange(len(trajectories)) if split_name == 'all' else getattr(parts, split_name)
     if n is not None and not 1 <= n <= len(idx):
-        raise ValueError(f"n={n}: the {split_name} split of {path} has {len(idx)} trajectories")
+        raise InputError(f"n={n}: the {split_name} split of {path} has {len(idx)} trajectories")
     idx = idx[:n]
     return trajectories[idx], time, idx, trajectories[parts.train]
 
@@ -463,7 +464,7 @@ def _codec(adapter, decimals:int|None, train:np.ndarray) -> Codec:
     saved = adapter_codec(adapter) if adapter is not None else None
     if saved is None: return (Codec() if decimals is None else Codec(decimals=decimals)).fit(train)
     if decimals is not None and decimals != saved.decimals:
-        raise ValueError(f"{adapter} was trained with decimals={saved.decimals}; got decimals={decimals}")
+        raise InputError(f"{adapter} was trained with decimals={saved.decimals}; got decimals={decimals}")
     return saved
 
 # %% ../nbs/07_evaluate.ipynb #9230bd8d
@@ -489,13 +490,12 @@ class EvalConfig:
                    f"split must be train, val, test or all, got {self.split!r}"),
                   (self.n is None or self.n >= 1, f"n must be ≥ 1 (or None: the whole split), got {self.n}"),
                   (self.context_steps >= 1, f"context_steps must be ≥ 1, got {self.context_steps}"),
-                  (self.decimals is None or 1 <= self.decimals <= 6, f"decimals must be 1 to 6, got {self.decimals}"),
+                  check_decimals(self.decimals, optional=True),
                   (not (bad := sorted(set(self.baselines) - set(BASELINES))),
                    f"unknown baselines {bad}: choose from {list(BASELINES)}"),
-                  (self.dtype in (None, 'float32', 'bfloat16'),
-                   f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")]
+                  check_dtype(self.dtype)]
         for ok, msg in checks:
-            if not ok: raise ValueError(msg)
+            if not ok: raise InputError(msg)
 
 def eval_configs(config:EvalConfig|None=None, forecasting:ForecastConfig|None=None,
                  **options) -> tuple[EvalConfig, ForecastConfig]:
@@ -518,7 +518,7 @@ def run_eval(config:EvalConfig|None=None, # what to evaluate, on which trajector
     # an adapter is scored on its own split
     split_seed = (adapter_config(e.adapter).get('train_config') or {}).get('split_seed', 0)
     if e.adapter is not None and e.split in ('train', 'all'):
-        raise ValueError(f"{e.adapter} was trained on the train split (split_seed={split_seed}); "
+        raise InputError(f"{e.adapter} was trained on the train split (split_seed={split_seed}); "
                          "evaluate it on 'val' or 'test'")
     trajectories, t, idx, train = _select(e.data, e.split, e.n, split_seed)
     horizon = check_protocol(trajectories, e.context_steps, None if e.to_end else f.horizon)

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from fastcore.basics import patch
 
-from .core import append_jsonl, cli_errors, read_jsonl, run_cli
+from .core import InputError, append_jsonl, cli_errors, read_jsonl, run_cli
 
 # %% auto #0
 __all__ = ['EMBEDDED_ARCH', 'LINEAR_NAMES', 'LORA_RANK', 'LORA_TARGETS', 'CONVENTIONS', 'BUDGET', 'Arch', 'arch_dims',
@@ -45,9 +45,9 @@ def arch_dims(arch) -> Arch:
     if isinstance(arch, Arch): return arch
     get = arch.get if isinstance(arch, dict) else lambda k, default=None: getattr(arch, k, default)
     if (mt := get('model_type')) not in (None, 'qwen2', 'llama'):
-        raise ValueError(f"FLOP counts are for Qwen2-family decoders (model_type 'qwen2' or 'llama'), not {mt!r}")
+        raise InputError(f"FLOP counts are for Qwen2-family decoders (model_type 'qwen2' or 'llama'), not {mt!r}")
     if missing := [k for k in _ARCH_KEYS if get(k) is None]:
-        raise ValueError(f"architecture lacks {', '.join(missing)}")
+        raise InputError(f"architecture lacks {', '.join(missing)}")
     d, H = get('hidden_size'), get('num_attention_heads')
     return Arch(d, get('intermediate_size'), get('num_hidden_layers'), H, get('num_key_value_heads') or H,
                 get('vocab_size'), get('head_dim') or d // H,
@@ -75,8 +75,8 @@ def _lora_ranks(lora_rank:int, lora_targets) -> dict:
     "{module name: rank} for the LoRA targets; unknown names raise."
     if isinstance(lora_targets, str): lora_targets = (lora_targets,)
     if bad := [t for t in lora_targets if t not in LINEAR_NAMES]:
-        raise ValueError(f"unknown LoRA target(s) {bad}: choose from {', '.join(LINEAR_NAMES)}")
-    if lora_rank < 0: raise ValueError(f"lora_rank must be ≥ 0, got {lora_rank}")
+        raise InputError(f"unknown LoRA target(s) {bad}: choose from {', '.join(LINEAR_NAMES)}")
+    if lora_rank < 0: raise InputError(f"lora_rank must be ≥ 0, got {lora_rank}")
     return {t: lora_rank for t in lora_targets} if lora_rank else {}
 
 # what the counts assume unless told: lvf.lora's defaults (checked in 03_lora)
@@ -94,7 +94,7 @@ CONVENTIONS = {  # FLOPs per primitive operation
 
 def _check(convention:str) -> str:
     if convention not in CONVENTIONS:
-        raise ValueError(f"unknown convention {convention!r}: use 'coursework' or 'standard'")
+        raise InputError(f"unknown convention {convention!r}: use 'coursework' or 'standard'")
     return convention
 
 def ops(convention:str, **counts) -> int:
@@ -341,7 +341,7 @@ def flops_generate(arch, batch:int, prompt_len:int, new_tokens:int, lora_rank:in
                    lora_targets=LORA_TARGETS, convention:str='coursework', head_vocab:int|None=None) -> FlopCount:
     """FLOPs of generating `new_tokens` tokens for `batch` prompts of `prompt_len` tokens with a KV cache
     (logits over `head_vocab` tokens, default all)."""
-    if new_tokens < 1: raise ValueError(f"new_tokens must be ≥ 1, got {new_tokens}")
+    if new_tokens < 1: raise InputError(f"new_tokens must be ≥ 1, got {new_tokens}")
     a, ranks = arch_dims(arch), _lora_ranks(lora_rank, lora_targets)
     fc = FlopCount(_check(convention),
                    f'generating {new_tokens} tokens after prompts of {_describe(batch, prompt_len, ranks)}'
@@ -361,6 +361,8 @@ class FlopLedger:
     def __init__(self, path=None, budget:float=BUDGET):
         self.path, self.budget = Path(path) if path else None, float(budget)
         self.entries = read_jsonl(self.path) if self.path and self.path.exists() else []
+        self.spent = 0.0   # a running total (the same sum, in the same order, as adding up the entries)
+        for e in self.entries: self.spent += e['flops']
     def add(self, experiment:str, kind:str, flops:float, **meta):
         "Record `flops` spent by `experiment` on `kind` of work (written to the file at once)."
         if not isinstance(flops, (int, float)) or not math.isfinite(flops) or flops < 0:
@@ -368,9 +370,8 @@ class FlopLedger:
         entry = dict(experiment=str(experiment), kind=str(kind), flops=float(flops), **meta)
         entry.setdefault('time', datetime.now().isoformat(timespec='seconds'))
         if self.path: self.path.parent.mkdir(parents=True, exist_ok=True); append_jsonl(self.path, entry)
-        self.entries.append(entry)
+        self.entries.append(entry); self.spent += entry['flops']
         if self.spent > self.budget: warnings.warn(f"FLOP budget exceeded: {self.spent:.4g} spent of {self.budget:.4g}")
-    spent = property(lambda self: sum(e['flops'] for e in self.entries))
     remaining = property(lambda self: self.budget - self.spent)
     def can_afford(self, flops) -> bool: return self.spent + flops <= self.budget
 
@@ -405,7 +406,7 @@ def load_arch(model:str) -> dict:
         return tiny_config(len(tiny_tokenizer())).to_dict()
     p = Path(model).expanduser()
     if not (p / 'config.json').is_file():
-        raise ValueError(f"{model!r}: not 'embedded', 'tiny' or a folder with a config.json")
+        raise InputError(f"{model!r}: not 'embedded', 'tiny' or a folder with a config.json")
     return json.loads((p / 'config.json').read_text())
 
 # %% ../nbs/04_flops.ipynb #2d250ca5
@@ -421,7 +422,7 @@ def lvf_flops(model:str='embedded', # 'embedded', 'tiny', or a folder with a con
     """FLOPs of a forward pass, training step or generation, per component, from the model's config alone
     (`--seq-len` or `--seq_len`: both work)."""
     arch, targets = load_arch(model), tuple(t for t in lora_targets.split(',') if t)
-    if train and generate: raise ValueError("choose --train or --generate N, not both")
+    if train and generate: raise InputError("choose --train or --generate N, not both")
     if train: fc = flops_train_step(arch, batch, seq_len, lora_rank, targets, convention)
     elif generate: fc = flops_generate(arch, batch, seq_len, generate, lora_rank, targets, convention)
     else: fc = flops_forward(arch, batch, seq_len, lora_rank, targets, convention)

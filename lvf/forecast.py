@@ -21,12 +21,12 @@ from transformers.masking_utils import AttentionMaskInterface, eager_mask
 import lvf
 from .data import load_h5
 from .decode import attend, check_decoder, static_kv, static_length, step_of
-from .core import (atomic_write, check_output, cli_errors, config_parser, file_sha256, read_json, split_options,
-                      write_in_memory)
+from .core import (InputError, atomic_write, check_output, cli_errors, config_parser, file_sha256, read_json,
+                      split_options, write_in_memory)
 from .flops import Arch, arch_dims, flops_generate
 from .lora import CONFIG_FILE, check_adapter, load_adapter, lora_layers, read_adapter, save_gguf_lora
-from .model import cache_dir, gguf_model, head_logits, load_model, load_tokenizer
-from .tokenizer import HEAD_SIZE, Codec, head_ids, step_tokens, steps_that_fit
+from .model import cache_dir, check_dtype, gguf_model, head_logits, load_model, load_tokenizer
+from .tokenizer import HEAD_SIZE, Codec, check_head, head_ids, step_tokens, steps_that_fit
 
 # %% auto #0
 __all__ = ['CHAT_SYSTEM', 'CHAT_USER', 'DECODE_STEPS', 'ENGINES', 'context_texts', 'chat_prompt', 'StepGrammar', 'constrain',
@@ -51,7 +51,7 @@ CHAT_USER = ('Each step of this predator-prey series is "prey,predator;" (scaled
 def chat_prompt(tokenizer, text:str, horizon:int, decimals:int=2) -> str:
     "`text` wrapped in the tokenizer's chat template, ending where the assistant's answer starts."
     if not getattr(tokenizer, 'chat_template', None):
-        raise ValueError("chat=True: this tokenizer has no chat template (use chat=False for raw LLMTIME text)")
+        raise InputError("chat=True: this tokenizer has no chat template (use chat=False for raw LLMTIME text)")
     msgs = [dict(role='system', content=CHAT_SYSTEM),
             dict(role='user', content=CHAT_USER.format(decimals=decimals, horizon=horizon, text=text))]
     return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
@@ -168,7 +168,7 @@ def decode_attention(choice:str, device) -> str|None:
     """Attention of decoding steps: 'grouped' (`lvf_grouped`), 'eager' or 'sdpa'; 'auto': grouped on a CPU,
     the model's own elsewhere."""
     if choice not in ('auto', 'grouped', 'eager', 'sdpa'):
-        raise ValueError(f"decode_attention must be 'auto', 'grouped', 'eager' or 'sdpa', got {choice!r}")
+        raise InputError(f"decode_attention must be 'auto', 'grouped', 'eager' or 'sdpa', got {choice!r}")
     if choice == 'auto': return 'lvf_grouped' if torch.device(device).type == 'cpu' else None
     return 'lvf_grouped' if choice == 'grouped' else choice
 
@@ -265,7 +265,7 @@ DECODE_STEPS = ('auto', 'static', 'compiled', 'hf')
 def decode_step_for(choice:str, model) -> str:
     """The decoding step `choice` (one of `DECODE_STEPS`) means for `model`: 'auto' is 'static' on a CPU, 'compiled'
     on a GPU, 'hf' for a model `lvf.decode` cannot run; an explicit choice `lvf.decode` cannot run raises."""
-    if choice not in DECODE_STEPS: raise ValueError(f"decode_step must be one of {DECODE_STEPS}, got {choice!r}")
+    if choice not in DECODE_STEPS: raise InputError(f"decode_step must be one of {DECODE_STEPS}, got {choice!r}")
     if choice == 'hf': return choice
     try: check_decoder(model)
     except ValueError:
@@ -281,7 +281,7 @@ class LlamaCpp:
     `lora_shape` the adapter's `(rank, targets)`."""
     def __init__(self, gguf, config, lora=None, lora_shape:tuple=(0, ()), threads:int|None=None):
         if importlib.util.find_spec('llama_cpp') is None:
-            raise ValueError("engine 'llama_cpp' needs llama-cpp-python: pip install -c constraints.txt -e '.[bench]'")
+            raise InputError("engine 'llama_cpp' needs llama-cpp-python: pip install -c constraints.txt -e '.[bench]'")
         self.gguf, self.lora, self.config, self.lora_shape = Path(gguf), lora and Path(lora), config, lora_shape
         self.threads, self.device, self._llm = threads or os.cpu_count(), torch.device('cpu'), None
 
@@ -394,7 +394,7 @@ class ForecastConfig:
         "Raise `ValueError` naming the first option out of range: a bad option stops before a model is loaded."
         self.quantile_levels = tuple(float(q) for q in self.quantile_levels)
         decode_attention(self.decode_attention, 'cpu')  # raises for a choice it does not know
-        checks = [(self.head in ('alphabet', 'full'), f"head must be 'alphabet' or 'full', got {self.head!r}"),
+        checks = [check_head(self.head),
                   (self.decode_step in DECODE_STEPS,
                    f"decode_step must be one of {', '.join(map(repr, DECODE_STEPS))}, got {self.decode_step!r}"),
                   (self.weights in ('model', 'int8'), f"weights must be 'model' or 'int8', got {self.weights!r}"),
@@ -417,7 +417,7 @@ class ForecastConfig:
                   (all(0 < q < 1 for q in self.quantile_levels),
                    f"quantile_levels must lie in (0, 1), got {self.quantile_levels}")]
         for ok, msg in checks:
-            if not ok: raise ValueError(msg)
+            if not ok: raise InputError(msg)
 
     @property
     def is_greedy(self) -> bool: return self.samples == 1 if self.greedy is None else self.greedy
@@ -429,11 +429,11 @@ def forecast_config(config:ForecastConfig|None=None, **options) -> ForecastConfi
 
 def _check(codec, trajectories, context_steps):
     if trajectories.ndim != 3:
-        raise ValueError(f"trajectories must be (n, steps, n_vars), got shape {trajectories.shape}")
+        raise InputError(f"trajectories must be (n, steps, n_vars), got shape {trajectories.shape}")
     n, T, _ = trajectories.shape
-    if n == 0: raise ValueError("no trajectories to forecast")
+    if n == 0: raise InputError("no trajectories to forecast")
     if not 1 <= context_steps <= T:
-        raise ValueError(f"context_steps={context_steps} must be between 1 and the trajectory length {T}")
+        raise InputError(f"context_steps={context_steps} must be between 1 and the trajectory length {T}")
     if codec.alpha is None and not codec.per_trajectory:
         raise ValueError("the codec has no α: fit it on the training split first")
 
@@ -545,11 +545,11 @@ def forecast(model, tokenizer, codec:Codec, trajectories:np.ndarray, # (n, steps
     c = forecast_config(config, **options)
     if isinstance(model, LlamaCpp): c = replace(c, engine='llama_cpp')  # the engine is the object given
     elif c.engine == 'llama_cpp':
-        raise ValueError(f"engine='llama_cpp' forecasts with a `LlamaCpp` (load_forecaster(..., engine='llama_cpp')), "
+        raise InputError(f"engine='llama_cpp' forecasts with a `LlamaCpp` (load_forecaster(..., engine='llama_cpp')), "
                          f"not a {type(model).__name__}")
     else: c = replace(c, decode_step=decode_step_for(c.decode_step, model))  # what 'auto' means here, in settings
     if c.weights == 'int8' and c.decode_step == 'hf':
-        raise ValueError(f"weights='int8' needs lvf's decoding step, which cannot run a {type(model).__name__}")
+        raise InputError(f"weights='int8' needs lvf's decoding step, which cannot run a {type(model).__name__}")
     trajectories = np.asarray(trajectories, dtype=np.float64)
     _check(codec, trajectories, context_steps)
     n, _, n_vars = trajectories.shape
@@ -561,7 +561,7 @@ def forecast(model, tokenizer, codec:Codec, trajectories:np.ndarray, # (n, steps
         worst = sum(batch_flops(model, len(b), max(len(prompts[i]) for i in b), max_new, hv)
                     for b in _batches(order, c.batch_size))
         if not ledger.can_afford(worst):
-            raise ValueError(f"forecast may need up to {worst:.3g} FLOPs; the ledger has {ledger.remaining:.3g} left")
+            raise InputError(f"forecast may need up to {worst:.3g} FLOPs; the ledger has {ledger.remaining:.3g} left")
     caps = (value_caps(trajectories[:, :context_steps] / alphas[:, None, None], c.ceiling, c.max_int)
             if c.constrained else None)
     values, texts, flops, new_tokens, wall_s = _run(model, tokenizer, codec, prompts, alphas, caps, order, n_vars,
@@ -575,7 +575,7 @@ def context_steps_for_tokens(tokenizer, codec:Codec, trajectories:np.ndarray, n_
     "The most context steps whose text fits in `n_tokens` tokens for every trajectory, leaving `horizon` steps."
     fits = int(steps_that_fit(tokenizer, codec, trajectories, n_tokens).min())
     steps = min(fits, trajectories.shape[1] - horizon)
-    if steps < 1: raise ValueError(f"no whole step fits in {n_tokens} tokens with {horizon} steps left to forecast")
+    if steps < 1: raise InputError(f"no whole step fits in {n_tokens} tokens with {horizon} steps left to forecast")
     return steps
 
 # %% ../nbs/06_forecast.ipynb #d7cddb14
@@ -597,8 +597,10 @@ def adapter_codec(path) -> Codec|None:
 def load_forecaster(name:str='embedded', adapter=None, dtype=None, device=None, engine:str='lvf'):
     """`(model, tokenizer, info)` of base model `name` with the LoRA adapter folder `adapter` applied, if given;
     with `engine='llama_cpp'` the model is a `LlamaCpp` on `name`'s GGUF file (`llama_forecaster`)."""
-    if adapter is not None and not Path(adapter).is_dir(): raise ValueError(f"{adapter}: no such adapter folder")
-    if engine not in ENGINES: raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
+    if adapter is not None and not Path(adapter).is_dir(): raise InputError(f"{adapter}: no such adapter folder")
+    if engine not in ENGINES: raise InputError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
+    if not (dtype_ok := check_dtype(str(dtype).removeprefix('torch.') if dtype is not None else None))[0]:
+        raise InputError(dtype_ok[1])
     if engine == 'llama_cpp': return llama_forecaster(name, adapter)
     model, tok, info = load_model(name, dtype=dtype, device=device)
     if adapter is not None:
@@ -657,7 +659,7 @@ def forecast_file(data, # HDF5 file in the field's format; only the contexts are
     T = trajectories.shape[1]
     context_steps = T if context_steps is None else context_steps
     if not 1 <= context_steps <= T:
-        raise ValueError(f"{data}: context_steps={context_steps}, but its trajectories have {T} steps")
+        raise InputError(f"{data}: context_steps={context_steps}, but its trajectories have {T} steps")
     lm, tok, info = load_forecaster(model or adapter_config(adapter).get('base_name') or 'embedded', adapter,
                                     dtype=dtype, engine=c.engine)
     codec = (adapter_codec(adapter) if adapter is not None else None) or Codec().fit(trajectories[:, :context_steps])

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 import lvf
-from .core import atomic_write, file_sha256, read_json, write_in_memory
+from .core import InputError, atomic_write, file_sha256, read_json, write_in_memory
 
 # %% auto #0
 __all__ = ['RANK', 'ALPHA', 'TARGETS', 'ADAPTER_FILE', 'CONFIG_FILE', 'LVF_FILE', 'LEGACY_FILE', 'GGUF_TYPES', 'LoRALinear',
@@ -30,7 +30,7 @@ RANK, ALPHA, TARGETS = 8, 16, ('q_proj', 'v_proj')
 
 def _check_rank(rank):
     if isinstance(rank, bool) or int(rank) != rank or rank < 1:
-        raise ValueError(f"LoRA rank must be an integer ≥ 1, got {rank!r}")
+        raise InputError(f"LoRA rank must be an integer ≥ 1, got {rank!r}")
 
 _INITS = dict(kaiming=lambda A, r: nn.init.kaiming_uniform_(A, a=math.sqrt(5)),  # loralib and peft's default
               normal=lambda A, r: nn.init.normal_(A, std=1 / r))                 # peft's "gaussian"
@@ -43,8 +43,8 @@ class LoRALinear(nn.Module):
         super().__init__()
         if not isinstance(base, nn.Linear): raise TypeError(f"LoRALinear wraps an nn.Linear, got {type(base).__name__}")
         _check_rank(rank)
-        if not 0 <= dropout < 1: raise ValueError(f"LoRA dropout must be in [0, 1), got {dropout!r}")
-        if init not in _INITS: raise ValueError(f"unknown LoRA init {init!r}: use one of {list(_INITS)}")
+        if not 0 <= dropout < 1: raise InputError(f"LoRA dropout must be in [0, 1), got {dropout!r}")
+        if init not in _INITS: raise InputError(f"unknown LoRA init {init!r}: use one of {list(_INITS)}")
         self.base, self.rank, self.alpha, self.dropout = base.requires_grad_(False), int(rank), alpha, float(dropout)
         self.scaling = alpha / self.rank
         kw = dict(device=base.weight.device, dtype=torch.promote_types(base.weight.dtype, torch.float32))
@@ -99,13 +99,13 @@ def apply_lora(model, rank=RANK, alpha=ALPHA, targets=TARGETS, dropout=0.0) -> i
     targets = (targets,) if isinstance(targets, str) else tuple(targets)
     _check_rank(rank)  # before the model is touched, as every check here
     if done := lora_layers(model):
-        raise ValueError(f"the model already has LoRA on {len(done)} layers (e.g. {next(iter(done))}); apply_lora once "
+        raise InputError(f"the model already has LoRA on {len(done)} layers (e.g. {next(iter(done))}); apply_lora once "
                          f"per model: reload the base model to change rank, alpha or targets")
     linear = [(parent, attr) for parent in model.modules() for attr, child in parent.named_children()
               if isinstance(child, nn.Linear)]
     for t in targets:
         if not any(attr == t for _, attr in linear):
-            raise ValueError(f"LoRA target {t!r} matches no nn.Linear in {type(model).__name__}; its linear layers are "
+            raise InputError(f"LoRA target {t!r} matches no nn.Linear in {type(model).__name__}; its linear layers are "
                              f"named {sorted({a for _, a in linear})}")
     wrapped = [(parent, attr, LoRALinear(getattr(parent, attr), rank, alpha, dropout))
                for parent, attr in linear if attr in targets]
@@ -126,11 +126,11 @@ def set_lora_state(model, state:dict) -> None:
     params = _lora_params(model)
     missing, unexpected = sorted(params.keys() - state.keys()), sorted(state.keys() - params.keys())
     if missing or unexpected:
-        raise ValueError(f"LoRA state does not fit the model: missing keys {missing[:3]}{'…' * (len(missing) > 3)}, "
+        raise InputError(f"LoRA state does not fit the model: missing keys {missing[:3]}{'…' * (len(missing) > 3)}, "
                          f"unexpected keys {unexpected[:3]}{'…' * (len(unexpected) > 3)}")
     for k, p in params.items():
         if state[k].shape != p.shape:
-            raise ValueError(f"LoRA state {k!r} has shape {tuple(state[k].shape)}, the model has {tuple(p.shape)}")
+            raise InputError(f"LoRA state {k!r} has shape {tuple(state[k].shape)}, the model has {tuple(p.shape)}")
     merged = [l for l in lora_layers(model).values() if l.merged]
     for l in merged: l.unmerge()
     with torch.no_grad():
@@ -203,15 +203,15 @@ def peft_config(settings:dict, base:str) -> dict:
 def lora_settings(pcfg:dict, where='adapter_config.json') -> dict:
     "lvf's LoRA settings (rank, alpha, targets, dropout) from a peft config; `ValueError` for what lvf cannot apply."
     if pcfg.get('peft_type') != 'LORA':
-        raise ValueError(f"{where}: peft_type {pcfg.get('peft_type')!r}; lvf applies LoRA adapters only")
+        raise InputError(f"{where}: peft_type {pcfg.get('peft_type')!r}; lvf applies LoRA adapters only")
     for k, ok in _PEFT_FIXED.items():
         if pcfg.get(k) not in (ok, None) and not (ok == {} and not pcfg.get(k)):
-            raise ValueError(f"{where}: {k}={pcfg[k]!r}, which lvf's LoRA layer does not support (only {ok!r})")
+            raise InputError(f"{where}: {k}={pcfg[k]!r}, which lvf's LoRA layer does not support (only {ok!r})")
     if on := [k for k in _PEFT_OFF if pcfg.get(k)]:
-        raise ValueError(f"{where}: {on[0]}={pcfg[on[0]]!r}, which lvf's LoRA layer does not support")
+        raise InputError(f"{where}: {on[0]}={pcfg[on[0]]!r}, which lvf's LoRA layer does not support")
     t = pcfg.get('target_modules')
     if not isinstance(t, list) or not t or not all(isinstance(x, str) for x in t):
-        raise ValueError(f"{where}: target_modules {t!r}; lvf needs a list of module names, e.g. ['q_proj', 'v_proj']")
+        raise InputError(f"{where}: target_modules {t!r}; lvf needs a list of module names, e.g. ['q_proj', 'v_proj']")
     # peft keeps target_modules as a set, so a saved list comes in any order: sorted, one adapter reads one way
     return dict(rank=pcfg['r'], alpha=pcfg['lora_alpha'], targets=sorted(t), dropout=pcfg.get('lora_dropout') or 0.0)
 
@@ -248,19 +248,19 @@ def read_adapter(path) -> dict:
     provenance lvf wrote (base, hashes, training config, codec …) where there is one."""
     path = Path(path)
     if not (path / CONFIG_FILE).exists():
-        raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; is this an adapter folder (written by lvf or peft)?")
+        raise InputError(f"{path}: no {CONFIG_FILE}; is this an adapter folder (written by lvf or peft)?")
     cfg = read_json(path / CONFIG_FILE, fix=_FIX)
     if 'peft_type' not in cfg:  # lvf's own format before it wrote peft's
-        if missing := [k for k in _REQUIRED if k not in cfg]: raise ValueError(f"{path / CONFIG_FILE} lacks {missing}")
+        if missing := [k for k in _REQUIRED if k not in cfg]: raise InputError(f"{path / CONFIG_FILE} lacks {missing}")
         return dict(cfg, format='lvf-legacy', weights=LEGACY_FILE)
     settings = lora_settings(cfg, path / CONFIG_FILE)
     if not (path / LVF_FILE).exists():
         return dict(settings, format='peft-foreign', weights=ADAPTER_FILE, base_name=cfg.get('base_model_name_or_path'))
     meta = read_json(path / LVF_FILE, fix=_FIX)
     if missing := [k for k in ('base_name', 'base_weights_sha256', 'adapter_sha256', 'peft_config') if k not in meta]:
-        raise ValueError(f"{path / LVF_FILE} lacks {missing}")
+        raise InputError(f"{path / LVF_FILE} lacks {missing}")
     if meta['peft_config'] != cfg:
-        raise ValueError(f"{path / CONFIG_FILE} is not the config {LVF_FILE} describes (interrupted or mixed save?)")
+        raise InputError(f"{path / CONFIG_FILE} is not the config {LVF_FILE} describes (interrupted or mixed save?)")
     return dict(meta, **settings, format='peft', weights=ADAPTER_FILE)
 
 def check_adapter(path, base_info:dict) -> dict:
@@ -268,14 +268,14 @@ def check_adapter(path, base_info:dict) -> dict:
     `base_info` describes (where it says) and that its weights file is the one its config describes."""
     path, cfg = Path(path), read_adapter(path)
     if cfg.get('base_weights_sha256') not in (None, base_info['weights_sha256']):
-        raise ValueError(f"{path}: adapter was trained on base {cfg['base_name']!r} "
+        raise InputError(f"{path}: adapter was trained on base {cfg['base_name']!r} "
                          f"(weights sha256 {cfg['base_weights_sha256'][:12]}…), "
                          f"refusing to load it onto {base_info['name']!r} "
                          f"(weights sha256 {base_info['weights_sha256'][:12]}…)")
     weights = path / cfg['weights']
     described_by = CONFIG_FILE if cfg['format'] == 'lvf-legacy' else LVF_FILE
     if not weights.exists() or ('adapter_sha256' in cfg and file_sha256(weights) != cfg['adapter_sha256']):
-        raise ValueError(f"{weights} is missing or is not the file {described_by} describes "
+        raise InputError(f"{weights} is missing or is not the file {described_by} describes "
                          "(interrupted or mixed save?)")
     return cfg
 
@@ -287,11 +287,11 @@ def load_adapter(model, path, base_info:dict) -> dict:
     want = {k: cfg[k] for k in ('rank', 'alpha', 'targets', 'dropout')}
     if not lora_layers(model): apply_lora(model, want['rank'], want['alpha'], tuple(want['targets']), want['dropout'])
     elif (have := lora_config(model)) != want:
-        raise ValueError(f"the model's LoRA {have} differs from the adapter's {want}")
+        raise InputError(f"the model's LoRA {have} differs from the adapter's {want}")
     state = load_file(weights)
     if cfg['format'] != 'lvf-legacy': state = {lvf_key(k): v for k, v in state.items()}
     try: set_lora_state(model, state)
-    except ValueError as e: raise ValueError(f"{path}: {e}") from None  # e.g. a peft adapter of another base
+    except ValueError as e: raise InputError(f"{path}: {e}") from None  # e.g. a peft adapter of another base
     return cfg
 
 # %% ../nbs/03_lora.ipynb #e0000017
@@ -307,8 +307,8 @@ def save_gguf_lora(adapter, path, gguf_type:str='f32', arch:str='qwen2') -> Path
     """Write adapter folder `adapter` as a GGUF LoRA file `path` for llama.cpp: each layer's A and B under
     llama.cpp's names (`blk.0.attn_q.weight.lora_a`), α in `adapter.lora.alpha`, in `gguf_type` ('f32' or 'f16')."""
     import gguf
-    if gguf_type not in GGUF_TYPES: raise ValueError(f"gguf_type must be one of {list(GGUF_TYPES)}, got {gguf_type!r}")
-    if arch not in ('qwen2',): raise ValueError(f"arch {arch!r}: lvf's models are qwen2")
+    if gguf_type not in GGUF_TYPES: raise InputError(f"gguf_type must be one of {list(GGUF_TYPES)}, got {gguf_type!r}")
+    if arch not in ('qwen2',): raise InputError(f"arch {arch!r}: lvf's models are qwen2")
     cfg, state, path = read_adapter(adapter), adapter_tensors(adapter), Path(path)
     n_blocks = 1 + max(int(m[1]) for k in state if (m := re.search(r'\.layers\.(\d+)\.', k)))
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2, n_blocks)

@@ -12,13 +12,14 @@ import torch
 from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast, Qwen2Config,
                           Qwen2ForCausalLM)
 
-from .core import atomic_write, file_sha256
+from .core import InputError, atomic_write, file_sha256
 
 # %% auto #0
-__all__ = ['EMBEDDED', 'INSTALL_HINT', 'TINY_CHARS', 'TINY_SPECIALS', 'ARCH_KEYS', 'TOKENIZER_FILES', 'embedded_parts',
+__all__ = ['EMBEDDED', 'INSTALL_HINT', 'TINY_CHARS', 'TINY_SPECIALS', 'ARCH_KEYS', 'DTYPES', 'TOKENIZER_FILES', 'embedded_parts',
            'cache_dir', 'assemble_gguf', 'convert_embedded', 'embedded_checkpoint', 'tiny_tokenizer', 'tiny_config',
-           'tiny_model', 'state_dict_sha256', 'model_info', 'library_versions', 'default_device', 'native_bf16',
-           'default_dtype', 'close_eps', 'load_model', 'load_tokenizer', 'embedded_gguf', 'gguf_model', 'head_logits']
+           'tiny_model', 'state_dict_sha256', 'model_info', 'library_versions', 'default_device', 'check_dtype',
+           'native_bf16', 'default_dtype', 'close_eps', 'load_model', 'load_tokenizer', 'embedded_gguf', 'gguf_model',
+           'head_logits']
 
 # %% ../nbs/01_model.ipynb #4c998cca
 EMBEDDED = dict(
@@ -170,7 +171,14 @@ def _as_dtype(dtype) -> torch.dtype|None:
     if dtype is None or isinstance(dtype, torch.dtype): return dtype
     try: return {'float32': torch.float32, 'fp32': torch.float32, 'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16,
                  'float16': torch.float16, 'fp16': torch.float16}[str(dtype)]
-    except KeyError: raise ValueError(f"unknown dtype {dtype!r}: use float32, bfloat16 or float16") from None
+    except KeyError: raise InputError(f"unknown dtype {dtype!r}: use float32, bfloat16 or float16") from None
+
+# what lvf trains and forecasts in: float16 overflows in training without loss scaling
+DTYPES = ('float32', 'bfloat16')
+
+def check_dtype(dtype) -> tuple[bool, str]:
+    "The one check of a `dtype` option (None: the machine's best): (is it one of `DTYPES`, the message if not)."
+    return dtype is None or dtype in DTYPES, f"dtype must be 'float32' or 'bfloat16', got {dtype!r}"
 
 def native_bf16(device:str|None=None) -> bool:
     "Whether `device` computes in bfloat16 natively (CUDA with bf16, or a CPU with AVX512-BF16 or AMX)."
@@ -183,7 +191,7 @@ def default_dtype(device:str|None=None) -> torch.dtype:
     "`$LVF_DTYPE` if set; else bfloat16 where the hardware computes it natively, float32 otherwise."
     if env := os.environ.get('LVF_DTYPE'):
         try: return _as_dtype(env)
-        except ValueError as e: raise ValueError(f"LVF_DTYPE: {e}") from None
+        except ValueError as e: raise InputError(f"LVF_DTYPE: {e}") from None
     return torch.bfloat16 if native_bf16(device) else torch.float32
 
 
@@ -213,7 +221,7 @@ def _from_hub(name:str, load):
     try: return load(name, local_files_only=True)
     except OSError: pass
     if not _hub_reachable():
-        raise ValueError(f"{name!r} is not a local folder or file, not in the local hub cache, "
+        raise InputError(f"{name!r} is not a local folder or file, not in the local hub cache, "
                          f"and the model hub is not reachable from this machine. "
                          f"Use load_model('embedded') offline, or pass a local folder.")
     return load(name)
@@ -229,7 +237,7 @@ def _check_folder(p:Path, weights:bool=True) -> None:
     if not any((p / f).is_file() for f in TOKENIZER_FILES):
         lacks.append(f"a tokenizer ({' or '.join(TOKENIZER_FILES)})")
     if lacks:
-        raise ValueError(f"{p}: a model folder needs a config, weights and a tokenizer; it lacks {', '.join(lacks)} "
+        raise InputError(f"{p}: a model folder needs a config, weights and a tokenizer; it lacks {', '.join(lacks)} "
                          "(save both: model.save_pretrained(folder), tokenizer.save_pretrained(folder))")
 
 def _resolve(name:str):
@@ -245,7 +253,7 @@ def _resolve(name:str):
         model = _forget_quantizer(AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name, dtype=torch.float32))
         return model, tok, f'GGUF file {p}', file_sha256(p)
     if p.is_dir(): _check_folder(p); return *_load_pretrained(p), f'folder {p}', None
-    if p.exists() or name.startswith(('.', '/', '~')): raise ValueError(f"{name!r}: not a model folder or .gguf file")
+    if p.exists() or name.startswith(('.', '/', '~')): raise InputError(f"{name!r}: not a model folder or .gguf file")
     return *_from_hub(name, _load_pretrained), f'hub {name}', None
 
 # %% ../nbs/01_model.ipynb #e79e5c3c
@@ -298,7 +306,7 @@ def gguf_model(name:str='embedded') -> tuple[Path, object, str]:
     p = Path(name).expanduser()
     if p.is_file() and p.suffix == '.gguf':
         return p, AutoConfig.from_pretrained(p.parent, gguf_file=p.name), file_sha256(p)
-    raise ValueError(f"{name!r} has no GGUF file for llama.cpp: use the embedded model or a .gguf file")
+    raise InputError(f"{name!r} has no GGUF file for llama.cpp: use the embedded model or a .gguf file")
 
 # %% ../nbs/01_model.ipynb #1c0d0002
 def head_logits(model, h:torch.Tensor, ids:torch.Tensor|None=None) -> torch.Tensor:

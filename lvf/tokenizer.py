@@ -9,19 +9,21 @@ from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import numpy as np
+from .core import InputError
 
 # %% auto #0
-__all__ = ['MAX_ZEROED', 'ALPHABET', 'HEAD_SIZE', 'fit_alpha', 'encode', 'encode_steps', 'Decoded', 'decode', 'Codec',
-           'tokenize_steps', 'step_tokens', 'alphabet_ids', 'head_ids', 'steps_that_fit', 'token_windows']
+__all__ = ['MAX_ZEROED', 'ALPHABET', 'HEAD_SIZE', 'HEADS', 'fit_alpha', 'encode', 'encode_steps', 'Decoded', 'decode', 'Codec',
+           'tokenize_steps', 'step_tokens', 'alphabet_ids', 'check_head', 'check_decimals', 'head_ids',
+           'steps_that_fit', 'token_windows']
 
 # %% ../nbs/02_tokenizer.ipynb #89902690
 def fit_alpha(values:np.ndarray, percentile:float=99.0, target:float=10.0) -> float:
     "The scale α that maps the `percentile` of `values` to `target`: scaled = original / α."
     if not 0 < percentile <= 100 or target <= 0:
-        raise ValueError(f"need 0 < percentile ≤ 100 and target > 0, got {percentile}, {target}")
+        raise InputError(f"need 0 < percentile ≤ 100 and target > 0, got {percentile}, {target}")
     p = float(np.percentile(values, percentile))
     if not np.isfinite(p) or p <= 0:
-        raise ValueError(f"cannot fit a scale: the {percentile}th percentile of the values is {p}")
+        raise InputError(f"cannot fit a scale: the {percentile}th percentile of the values is {p}")
     return p / target
 
 # %% ../nbs/02_tokenizer.ipynb #97edc112
@@ -81,7 +83,7 @@ class Codec:
         x = np.asarray(train_trajectories, np.float64); x = x[x > 0]
         zeroed = float(np.mean(np.round(x / alpha, self.decimals) == 0)) if x.size else 0.0
         if not self.per_trajectory and zeroed > MAX_ZEROED:
-            raise ValueError(f"the training values span too many magnitudes for one scale: α = {alpha:.3g} (their "
+            raise InputError(f"the training values span too many magnitudes for one scale: α = {alpha:.3g} (their "
                              f"{self.percentile:g}th percentile over {self.target:g}) writes {zeroed:.0%} of them as "
                              f"{0:.{self.decimals}f} (largest {x.max():.3g}, median {np.median(x):.3g}); remove or "
                              "rescale the outlying trajectories, or scale each series by itself (per_trajectory)")
@@ -127,12 +129,22 @@ def alphabet_ids(tokenizer) -> list[int]:
     for c in ALPHABET:
         enc = tokenizer.encode(c, add_special_tokens=False)
         if len(enc) != 1 or tokenizer.decode(enc) != c:
-            raise ValueError(f"the tokenizer has no single token for {c!r} (it encodes to {enc}): "
+            raise InputError(f"the tokenizer has no single token for {c!r} (it encodes to {enc}): "
                              "the alphabet head needs one")
         ids.append(enc[0])
     return ids
 
 HEAD_SIZE = len(ALPHABET) + 1  # the alphabet head's tokens: the 13 characters and the end token
+HEADS = ('alphabet', 'full')    # the output heads: scores over HEAD_SIZE tokens, or over the whole vocabulary
+
+def check_head(head:str) -> tuple[bool, str]:
+    "The one check of a `head` option: (is it one of `HEADS`, the message if not)."
+    return head in HEADS, f"head must be 'alphabet' or 'full', got {head!r}"
+
+def check_decimals(decimals:int|None, optional:bool=False) -> tuple[bool, str]:
+    "The one check of a `decimals` option (1 to 6; None too where `optional`): (is it valid, the message if not)."
+    ok = (optional and decimals is None) or (isinstance(decimals, int) and 1 <= decimals <= 6)
+    return ok, f"decimals must be 1 to 6, got {decimals}"
 
 def head_ids(tokenizer) -> list[int]:
     "The alphabet head's tokens: the 13 characters of `ALPHABET`, then the end-of-text token."
@@ -149,10 +161,10 @@ def steps_that_fit(tokenizer, codec:Codec, trajectories:np.ndarray, n_tokens:int
 # %% ../nbs/02_tokenizer.ipynb #3bf1de6f
 def token_windows(ends:np.ndarray, length:int, stride:int) -> list[tuple[int, int]]:
     "Token spans `(start, stop)` of whole steps, at most `length` long, starting about `stride` apart."
-    if stride < 1: raise ValueError(f"stride must be ≥ 1 token, got {stride}")
+    if stride < 1: raise InputError(f"stride must be ≥ 1 token, got {stride}")
     starts = np.concatenate([[0], ends[:-1]])
     if (ends - starts).max() > length:
-        raise ValueError(f"a context of {length} tokens is shorter than one step ({(ends - starts).max()} tokens)")
+        raise InputError(f"a context of {length} tokens is shorter than one step ({(ends - starts).max()} tokens)")
     spans, i = [], 0
     while True:
         start = starts[i]

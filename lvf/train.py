@@ -11,22 +11,29 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from .data import DATA_FILE, load_h5, split
-from .core import (append_jsonl, atomic_write, cli_errors, config_parser, file_sha256, folder_lock, read_json,
-                      read_jsonl, split_options, write_in_memory)
+from .core import (InputError, append_jsonl, atomic_write, cli_errors, config_parser, file_sha256, folder_lock,
+                      read_json, read_jsonl, split_options, write_in_memory)
 from .flops import BUDGET, FlopLedger, flops_forward, flops_train_step
 from .lora import ALPHA, RANK, TARGETS, apply_lora, lora_state_dict, save_adapter, set_lora_state
-from .model import head_logits, library_versions, load_model
-from .tokenizer import Codec, encode_steps, head_ids, token_windows, tokenize_steps
+from .model import check_dtype, head_logits, library_versions, load_model
+from .tokenizer import (Codec, check_decimals, check_head, encode_steps, head_ids, token_windows,
+                           tokenize_steps)
 
 # %% auto #0
-__all__ = ['RESUMABLE_CHANGES', 'TB_TAGS', 'RUN_FILES', 'TrainConfig', 'make_config', 'make_windows', 'collate', 'batch_indices',
-           'lr_factor', 'warmup_steps', 'save_checkpoint', 'index_in', 'lm_nll', 'eval_loss', 'TrainingDiverged',
-           'config_changes', 'tensorboard_writer', 'log_row', 'train', 'lvf_train', 'lvf_train_cli']
+__all__ = ['RESUMABLE_CHANGES', 'TB_TAGS', 'RUN_FILES', 'per_run', 'TrainConfig', 'make_config', 'make_windows', 'collate',
+           'batch_indices', 'lr_factor', 'warmup_steps', 'save_checkpoint', 'index_in', 'lm_nll', 'eval_loss',
+           'TrainingDiverged', 'config_changes', 'BudgetReached', 'NonFinite', 'Trainer', 'tensorboard_writer',
+           'log_row', 'train', 'lvf_train', 'lvf_train_cli']
 
 # %% ../nbs/05_train.ipynb #fd036beb
+def per_run(steps:int, times:int=4) -> int:
+    "The interval that does something `times` times in a run of `steps` steps (at least every step)."
+    return max(1, steps // times)
+
 @dataclass
 class TrainConfig:
     model:str='embedded'                     # base model: "embedded", "tiny", a folder or a hub id
@@ -52,9 +59,9 @@ class TrainConfig:
     dropout:float=0.0                        # LoRA dropout
     head:str='alphabet'                      # logits over the codec's alphabet only ('alphabet') or all tokens ('full')
     steps:int=200                            # optimizer steps
-    eval_every:int=50                        # validation loss every N steps (and at the end)
+    eval_every:int|None=None                 # validation loss every N steps (and at the end); None: 4 per run
     eval_windows:int=16                      # validation windows per evaluation (fixed set)
-    checkpoint_every:int=50                  # checkpoint every N steps
+    checkpoint_every:int|None=None           # checkpoint every N steps (and at the end); None: 4 per run
     budget:float=BUDGET                      # FLOP budget for this run (1e17): training stops before exceeding it
     flop_convention:str='coursework'         # 'coursework' or 'standard' (see 04_flops)
     seed:int=0
@@ -76,7 +83,7 @@ class TrainConfig:
             (c.stride >= 1, f"stride must be ≥ 1, got {c.stride}"),
             (c.budget > 0, f"budget must be > 0, got {c.budget}"),
             (c.schedule in ('cosine', 'linear', 'constant'), f"unknown schedule {c.schedule!r}"),
-            (c.head in ('alphabet', 'full'), f"head must be 'alphabet' or 'full', got {c.head!r}"),
+            check_head(c.head),
             (c.flop_convention in ('coursework', 'standard'), f"unknown flop_convention {c.flop_convention!r}"),
             (c.report_to in ('none', 'tensorboard'), f"report_to must be 'none' or 'tensorboard', got {c.report_to!r}"),
             (c.report_to != 'tensorboard' or importlib.util.find_spec('tensorboard') is not None,
@@ -85,25 +92,35 @@ class TrainConfig:
             (0 <= c.warmup <= 0.5,
              f"warmup is the fraction of the steps spent warming up (0 to 0.5, e.g. 0.1), got {c.warmup}"),
             (0 <= c.dropout < 1 and c.weight_decay >= 0 and c.clip >= 0, "dropout, weight_decay or clip out of range"),
-            (1 <= c.decimals <= 6, f"decimals must be 1 to 6, got {c.decimals}"),
+            check_decimals(c.decimals),
             (c.alpha > 0, f"alpha must be > 0, got {c.alpha}"),
             (0 < c.percentile <= 100 and c.target > 0,
              f"percentile must be in (0, 100] and target > 0, got {c.percentile}, {c.target}"),
             (c.max_train_trajectories is None or c.max_train_trajectories >= 1,
              "max_train_trajectories must be ≥ 1 (or None for the whole training split), "
              f"got {c.max_train_trajectories}"),
-            (min(c.eval_every, c.checkpoint_every, c.eval_windows) >= 1,
+            (min(c.eval_interval, c.checkpoint_interval, c.eval_windows) >= 1,
              "eval_every, checkpoint_every and eval_windows must be ≥ 1, "
              f"got {c.eval_every}, {c.checkpoint_every}, {c.eval_windows}"),
             (min(c.seed, c.split_seed) >= 0, f"seed and split_seed must be ≥ 0, got {c.seed}, {c.split_seed}"),
-            (c.dtype in (None, 'float32', 'bfloat16'), f"dtype must be 'float32' or 'bfloat16', got {c.dtype!r}"),
+            check_dtype(c.dtype),
             (c.dtype or os.environ.get('LVF_DTYPE', 'float32') in ('float32', 'fp32', 'bfloat16', 'bf16'),
              f"LVF_DTYPE={os.environ.get('LVF_DTYPE')!r}: training runs in 'float32' or 'bfloat16' "
              "(float16 overflows without loss scaling); unset it or pass dtype"),
             (c.device is None or not c.device.startswith('cuda') or torch.cuda.is_available(),
              f"device {c.device!r} was asked for, but torch finds no CUDA GPU here")]
         for ok, msg in checks:
-            if not ok: raise ValueError(msg)
+            if not ok: raise InputError(msg)
+
+    @property
+    def eval_interval(self) -> int:
+        "Steps between validations: `eval_every`, or four validations per run (`max(1, steps // 4)`) if it is None."
+        return per_run(self.steps) if self.eval_every is None else self.eval_every
+
+    @property
+    def checkpoint_interval(self) -> int:
+        "Steps between checkpoints: `checkpoint_every`, or four per run if it is None."
+        return per_run(self.steps) if self.checkpoint_every is None else self.checkpoint_every
 
 # %% ../nbs/05_train.ipynb #5c7020ff
 def make_config(**kw) -> TrainConfig:
@@ -208,10 +225,10 @@ def _prepare(c:TrainConfig):
     "Load data, model, codec and windows for config `c`, checking inputs before any training work."
     trajectories, _ = load_h5(c.data)
     if trajectories.shape[1] < 2:
-        raise ValueError(f"{c.data}: trajectories have {trajectories.shape[1]} time step; training needs at least 2")
+        raise InputError(f"{c.data}: trajectories have {trajectories.shape[1]} time step; training needs at least 2")
     parts = split(len(trajectories), seed=c.split_seed)
     if not len(parts.train) or not len(parts.val):
-        raise ValueError(f"{c.data}: {len(trajectories)} trajectories leave {len(parts.train)} for training and "
+        raise InputError(f"{c.data}: {len(trajectories)} trajectories leave {len(parts.train)} for training and "
                          f"{len(parts.val)} for validation (split_seed={c.split_seed}); training needs both")
     train_idx = parts.train[:c.max_train_trajectories] if c.max_train_trajectories else parts.train
     model, tok, info = load_model(c.model, dtype=c.dtype, device=c.device)
@@ -219,7 +236,7 @@ def _prepare(c:TrainConfig):
     train_w = make_windows(tok, codec, trajectories[train_idx], c.context_length, c.stride)
     val_w = make_windows(tok, codec, trajectories[parts.val], c.context_length, c.context_length)
     if len(val_w) < c.eval_windows:
-        raise ValueError(f"eval_windows={c.eval_windows}, but the {len(parts.val)} validation trajectories of {c.data} "
+        raise InputError(f"eval_windows={c.eval_windows}, but the {len(parts.val)} validation trajectories of {c.data} "
                          f"make only {len(val_w)} windows of ≤ {c.context_length} tokens: lower eval_windows")
     val_w = val_w[:c.eval_windows]
     return model, tok, info, codec, train_w, val_w, file_sha256(c.data)
@@ -262,67 +279,62 @@ def _eval_flops(c, arch, windows, head:int|None) -> float:
     return sum(flops_forward(arch, 1, len(w), c.rank, c.targets, c.flop_convention, head_vocab=head).total
                for w in windows)
 
-# %% ../nbs/05_train.ipynb #4a49cb18
-def _ledger_train(ledger) -> float:
-    "Training FLOPs already in the ledger."
-    return sum(e['flops'] for e in ledger.entries if e['kind'] == 'train')
-
 # %% ../nbs/05_train.ipynb #2ef5188b
-@dataclass
-class _Run:
-    "What a training run works with once it is set up (by `train`), for its loop and its end."
-    model: torch.nn.Module                    # the base model with LoRA applied
-    tok: object                               # its tokenizer
-    info: dict                                # `load_model`'s info: name, architecture, weights' hash
-    opt: torch.optim.Optimizer
-    sched: torch.optim.lr_scheduler.LRScheduler
-    autocast: object                          # a context manager: bfloat16 autocast where the base model is bfloat16
-    train_w: list                             # training windows (token ids)
-    val_w: list                               # the fixed validation windows
-    ledger: FlopLedger
-    out: Path                                 # the run folder
-    config: dict                              # what config.json holds
-    ids: torch.Tensor|None                    # the alphabet head's token ids (None: the full head)
-    log: object = None                        # a TensorBoard writer, if the run reports to one
+class BudgetReached(Exception):
+    "The next optimizer step, and the validation after it, would take the run past its FLOP budget."
+    reason = 'budget'
+
+class NonFinite(Exception):
+    "A loss, a gradient norm or a validation loss that is not a finite number: the run stops."
+    reason = 'diverged'
+
+class Trainer:
+    """One training run, once `train` has set it up: the model with LoRA, optimizer and schedule, the windows, the
+    FLOP ledger and the counters a checkpoint keeps (`step`, `flops`, `tokens`, `wall_s`). `fit` runs the loop."""
+    def __init__(self, c:TrainConfig, model, tok, info:dict, opt, sched, autocast, train_w:list, val_w:list,
+                 ledger:FlopLedger, out:Path, config:dict, ids:torch.Tensor|None=None, log=None,
+                 step:int=0, flops:float=0.0, tokens:int=0, wall_s:float=0.0):
+        self.c, self.model, self.tok, self.info, self.opt, self.sched = c, model, tok, info, opt, sched
+        self.autocast, self.train_w, self.val_w, self.ledger, self.out, self.config = (autocast, train_w, val_w,
+                                                                                      ledger, out, config)
+        self.ids, self.log = ids, log   # the alphabet head's token ids (None: the full head); a TensorBoard writer
+        self.step, self.flops, self.tokens, self.wall_s = step, flops, tokens, wall_s
+        self.device, self.pad = next(model.parameters()).device, tok.pad_token_id
+        self.arch, self.head = info['architecture'], None if ids is None else len(ids)
+        self.trainable = [p for p in model.parameters() if p.requires_grad]
+        self.val_cost = _eval_flops(c, self.arch, val_w, self.head)
+        # training FLOPs already in the ledger, a running total from here on (booked at checkpoints and at the end)
+        self.booked = 0.0
+        for e in ledger.entries:
+            if e['kind'] == 'train': self.booked += e['flops']
+
+    counters = property(lambda self: dict(flops=self.flops, tokens=self.tokens, wall_s=self.wall_s))
 
 # %% ../nbs/05_train.ipynb #dcfb9632
-def _finish(c:TrainConfig, r:_Run, stopped:str, state:dict, evaluate) -> dict:
-    model, ledger, out, config = r.model, r.ledger, r.out, r.config
-    metrics = read_jsonl(out / 'metrics.jsonl')
-    done = state['step']
-    if (unbooked := state['flops'] - _ledger_train(ledger)) > 0:  # trained since the last checkpoint
-        ledger.add(out.name, 'train', unbooked, step=done)
-    if (diverged := stopped.startswith('diverged')):  # no adapter: the checkpoints before the divergence are kept
-        print(f'stopped: {stopped}')
-    elif 'val_loss' not in metrics[-1]:  # stopped early: one last validation (the budget check reserved it)
-        metrics[-1]['val_loss'] = evaluate(done); _truncate_jsonl(out / 'metrics.jsonl', lambda r: r['step'] < done)
-        append_jsonl(out / 'metrics.jsonl', metrics[-1])
-        log_row(r.log, dict(step=done, val_loss=metrics[-1]['val_loss']))
-    if stopped.startswith('budget') and done:  # a larger budget may resume it (a budget is a resumable change)
-        save_checkpoint(out / 'checkpoint.pt', done, model, r.opt, r.sched, config=config,
-                        **{k: v for k, v in state.items() if k != 'step'})
-    if not diverged:  # the adapter records what it was trained on, and what not
-        fractions = list(inspect.signature(split).parameters['fractions'].default)
-        save_adapter(model, out / 'adapter', r.info,
-                     extra=dict(codec=config['codec'], train_config={k: config[k] for k in asdict(c)},
-                                split=dict(seed=c.split_seed, fractions=fractions), data_sha256=config['data_sha256']))
-    _plot_losses(metrics, out / 'loss.png')
-    trained = [m for m in metrics if 'train_loss' in m]
-    vals = [m['val_loss'] for m in metrics if m.get('val_loss') is not None]
-    summary = dict(steps=done, stopped=stopped, initial_val_loss=vals[0], val_loss=vals[-1],
-                   first_train_loss=trained[0]['train_loss'] if trained else None,
-                   train_loss=trained[-1]['train_loss'] if trained else None,
-                   flops=ledger.spent, train_flops=state['flops'], tokens=state['tokens'], wall_s=state['wall_s'],
-                   n_trainable=config['n_trainable'])
-    if stopped != 'completed' and not diverged: print(f'stopped early: {stopped}')
-    with atomic_write(out / 'summary.json') as tmp:
-        tmp.write_text(json.dumps(summary, indent=1, allow_nan=False))  # strict JSON
-    if diverged:
-        ck = out / 'checkpoint.pt'
-        kept = (f"checkpoint.pt (step {_read_checkpoint(ck)['step']}) is from before it" if ck.exists()
-                else 'no checkpoint was written before it')
-        raise TrainingDiverged(f"{out}: {stopped} (no adapter saved; {kept}; lower the learning rate)")
-    return summary
+@patch
+def validate(self:Trainer, step:int) -> float:
+    "The validation loss after `step` steps; its FLOPs go into the ledger."
+    loss = eval_loss(self.model, self.val_w, self.pad, self.c.batch_size, self.device, self.autocast, self.ids)
+    self.ledger.add(self.out.name, 'eval', self.val_cost, step=step, windows=len(self.val_w))
+    return loss
+
+@patch
+def book(self:Trainer) -> None:
+    "Book the training FLOPs spent since the last booking."
+    if (new := self.flops - self.booked) > 0:
+        self.ledger.add(self.out.name, 'train', new, step=self.step); self.booked += new
+
+@patch
+def checkpoint(self:Trainer) -> None:
+    "Book the training FLOPs, then save what resuming needs at `self.step`."
+    self.book()
+    save_checkpoint(self.out / 'checkpoint.pt', self.step, self.model, self.opt, self.sched, config=self.config,
+                    **self.counters)
+
+@patch
+def record(self:Trainer, row:dict) -> None:
+    "One row of `metrics.jsonl`, and of TensorBoard if the run reports there."
+    append_jsonl(self.out / 'metrics.jsonl', row); log_row(self.log, row)
 
 # %% ../nbs/05_train.ipynb #tb000002
 # metrics.jsonl field → TensorBoard tag
@@ -342,61 +354,108 @@ def log_row(writer, row:dict) -> None:
     writer.flush()
 
 # %% ../nbs/05_train.ipynb #cdbf9c6b
-def _loop(c:TrainConfig, r:_Run, state:dict, progress:bool) -> dict:
-    model, opt, ledger, out, ids, autocast = r.model, r.opt, r.ledger, r.out, r.ids, r.autocast
-    arch, device, pad, head = (r.info['architecture'], next(model.parameters()).device, r.tok.pad_token_id,
-                               None if ids is None else len(ids))
-    per_step, val_cost = c.batch_size * c.grad_accum, _eval_flops(c, arch, r.val_w, head)
-    evaluate = lambda step: (eval_loss(model, r.val_w, pad, c.batch_size, device, autocast, ids),
-                             ledger.add(out.name, 'eval', val_cost, step=step, windows=len(r.val_w)))[0]
-    if ledger.spent + val_cost > c.budget:
-        raise ValueError(f"budget {c.budget:.3g} FLOPs is too small for even one validation ({val_cost:.3g})")
-    if state['step'] == 0:  # the untrained model's validation loss: where the loss curve starts
-        first = dict(step=0, val_loss=evaluate(0), flops=0.0, tokens=0, wall_s=0.0)
-        append_jsonl(out / 'metrics.jsonl', first); log_row(r.log, first)
-    t0, stopped = time.time() - state['wall_s'], 'completed'
-    bar = tqdm(range(state['step'], c.steps), initial=state['step'], total=c.steps, disable=not progress, desc=out.name)
-    for step in bar:
-        idx = batch_indices(step, len(r.train_w), per_step, c.seed)
-        micro = [collate([r.train_w[i] for i in idx[j:j + c.batch_size]], pad)
-                 for j in range(0, per_step, c.batch_size)]
-        cost = _step_flops(c, arch, micro, head)
-        pending = state['flops'] - _ledger_train(ledger)  # trained since the last ledger entry
-        if ledger.spent + pending + cost + val_cost > c.budget:
-            stopped = (f'budget: step {step + 1} would take the run past {c.budget:.3g} FLOPs '
-                       f'({ledger.spent + pending:.3g} spent)')
-            break
-        model.train(); torch.manual_seed(c.seed + step)  # dropout masks depend only on the step
-        loss_sum = 0.0
+@patch
+def train_step(self:Trainer, step:int) -> dict:
+    "Optimizer step `step + 1`: its metrics row, or `BudgetReached` / `NonFinite` before the weights change."
+    c = self.c
+    per_step = c.batch_size * c.grad_accum
+    idx = batch_indices(step, len(self.train_w), per_step, c.seed)
+    micro = [collate([self.train_w[i] for i in idx[j:j + c.batch_size]], self.pad)
+             for j in range(0, per_step, c.batch_size)]
+    cost = _step_flops(c, self.arch, micro, self.head)
+    pending = self.flops - self.booked  # trained since the last booking
+    if self.ledger.spent + pending + cost + self.val_cost > c.budget:
+        raise BudgetReached(f'step {step + 1} would take the run past {c.budget:.3g} FLOPs '
+                            f'({self.ledger.spent + pending:.3g} spent)')
+    self.model.train()
+    losses = []
+    with torch.random.fork_rng(devices=[self.device] if self.device.type == 'cuda' else []):
+        torch.manual_seed(c.seed + step)  # dropout masks depend only on the step
         for m in micro:
-            m = {k: v.to(device) for k, v in m.items()}
-            with autocast(): s, n = lm_nll(model, m, ids)
+            self.tokens += int(m['attention_mask'].sum())
+            m = {k: v.to(self.device) for k, v in m.items()}
+            with self.autocast(): s, n = lm_nll(self.model, m, self.ids)
             loss = s / n / c.grad_accum
-            loss.backward(); loss_sum += loss.item()
-            state['tokens'] += int(m['attention_mask'].sum())
-        norm = float(torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
-                                                    c.clip or math.inf))
-        if not (math.isfinite(loss_sum) and math.isfinite(norm)):  # no step is taken: the weights stay as they were
-            stopped = (f"diverged: {'loss' if not math.isfinite(loss_sum) else 'gradient norm'} is "
-                       f"{loss_sum if not math.isfinite(loss_sum) else norm} at step {step + 1}")
-            opt.zero_grad(set_to_none=True); break
-        lr = opt.param_groups[0]['lr']
-        opt.step(); r.sched.step(); opt.zero_grad(set_to_none=True)
-        state.update(step=step + 1, flops=state['flops'] + cost, wall_s=round(time.time() - t0, 3))
-        row = dict(step=step + 1, train_loss=loss_sum, lr=lr, grad_norm=norm, tokens=state['tokens'],
-                   flops=state['flops'], wall_s=state['wall_s'])
-        if (step + 1) % c.eval_every == 0 or step + 1 == c.steps:
-            row['val_loss'] = evaluate(step + 1)
-            if not math.isfinite(row['val_loss']):
-                stopped = f"diverged: validation loss is {row['val_loss']} after step {step + 1}"; break
-        append_jsonl(out / 'metrics.jsonl', row); log_row(r.log, row)
-        if (step + 1) % c.checkpoint_every == 0 or step + 1 == c.steps:
-            ledger.add(out.name, 'train', state['flops'] - _ledger_train(ledger), step=step + 1)
-            save_checkpoint(out / 'checkpoint.pt', step + 1, model, opt, r.sched, config=r.config,
-                            **{k: v for k, v in state.items() if k != 'step'})
-        bar.set_postfix(loss=f'{loss_sum:.3f}', tok_s=f"{state['tokens'] / max(1e-9, time.time() - t0):.0f}",
-                        flops=f"{state['flops']:.2e}")
-    return _finish(c, r, stopped, state, evaluate)
+            loss.backward(); losses.append(loss.detach())
+    loss_sum = 0.0
+    for x in torch.stack(losses).tolist(): loss_sum += x   # one synchronisation; the sum in micro-batch order
+    norm = float(torch.nn.utils.clip_grad_norm_(self.trainable, c.clip or math.inf))
+    if not (math.isfinite(loss_sum) and math.isfinite(norm)):  # no step is taken: the weights stay as they were
+        self.opt.zero_grad(set_to_none=True)
+        bad = ('loss', loss_sum) if not math.isfinite(loss_sum) else ('gradient norm', norm)
+        raise NonFinite(f"{bad[0]} is {bad[1]} at step {step + 1}")
+    lr = self.opt.param_groups[0]['lr']
+    self.opt.step(); self.sched.step(); self.opt.zero_grad(set_to_none=True)
+    self.step, self.flops, self.wall_s = step + 1, self.flops + cost, round(time.time() - self.t0, 3)
+    return dict(step=self.step, train_loss=loss_sum, lr=lr, grad_norm=norm, tokens=self.tokens, flops=self.flops,
+                wall_s=self.wall_s)
+
+# %% ../nbs/05_train.ipynb #c5203a5b
+@patch
+def fit(self:Trainer, progress:bool=True) -> dict:
+    "Train from `self.step` to the config's `steps`, then `finish`: the run's summary."
+    c = self.c
+    if self.ledger.spent + self.val_cost > c.budget:
+        raise InputError(f"budget {c.budget:.3g} FLOPs is too small for even one validation ({self.val_cost:.3g})")
+    if self.step == 0: self.record(dict(step=0, val_loss=self.validate(0), flops=0.0, tokens=0, wall_s=0.0))
+    self.t0 = time.time() - self.wall_s
+    bar = tqdm(range(self.step, c.steps), initial=self.step, total=c.steps, disable=not progress, desc=self.out.name)
+    try:
+        for step in bar:
+            row = self.train_step(step)
+            last = self.step == c.steps
+            if self.step % c.eval_interval == 0 or last:
+                row['val_loss'] = self.validate(self.step)
+                if not math.isfinite(row['val_loss']):
+                    raise NonFinite(f"validation loss is {row['val_loss']} after step {self.step}")
+            self.record(row)
+            if self.step % c.checkpoint_interval == 0 or last: self.checkpoint()
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", flops=f'{self.flops:.2e}',
+                            tok_s=f'{self.tokens / max(1e-9, time.time() - self.t0):.0f}')
+    except (BudgetReached, NonFinite) as stop: return self.finish(stop)
+    return self.finish(None)
+
+# %% ../nbs/05_train.ipynb #4f846528
+@patch
+def finish(self:Trainer, stop:BudgetReached|NonFinite|None) -> dict:
+    "Write the end of the run that `stop` ended (None: completed): adapter, summary, loss curve; the summary."
+    c, out = self.c, self.out
+    stopped = 'completed' if stop is None else f'{stop.reason}: {stop}'
+    metrics = read_jsonl(out / 'metrics.jsonl')
+    self.book()   # trained since the last checkpoint
+    if isinstance(stop, NonFinite):  # no adapter: the checkpoints before the divergence are kept
+        print(f'stopped: {stopped}')
+    elif 'val_loss' not in metrics[-1]:  # stopped early: one last validation (the budget check reserved it)
+        metrics[-1]['val_loss'] = self.validate(self.step)
+        _truncate_jsonl(out / 'metrics.jsonl', lambda r: r['step'] < self.step)
+        append_jsonl(out / 'metrics.jsonl', metrics[-1])
+        log_row(self.log, dict(step=self.step, val_loss=metrics[-1]['val_loss']))
+    if isinstance(stop, BudgetReached) and self.step:  # a larger budget may resume it (a budget is a resumable change)
+        save_checkpoint(out / 'checkpoint.pt', self.step, self.model, self.opt, self.sched, config=self.config,
+                        **self.counters)
+    if not isinstance(stop, NonFinite):  # the adapter records what it was trained on, and what not
+        fractions = list(inspect.signature(split).parameters['fractions'].default)
+        save_adapter(self.model, out / 'adapter', self.info,
+                     extra=dict(codec=self.config['codec'], train_config={k: self.config[k] for k in asdict(c)},
+                                split=dict(seed=c.split_seed, fractions=fractions),
+                                data_sha256=self.config['data_sha256']))
+    _plot_losses(metrics, out / 'loss.png')
+    trained = [m for m in metrics if 'train_loss' in m]
+    vals = [m['val_loss'] for m in metrics if m.get('val_loss') is not None]
+    summary = dict(steps=self.step, stopped=stopped, initial_val_loss=vals[0], val_loss=vals[-1],
+                   first_train_loss=trained[0]['train_loss'] if trained else None,
+                   train_loss=trained[-1]['train_loss'] if trained else None,
+                   flops=self.ledger.spent, train_flops=self.flops, tokens=self.tokens, wall_s=self.wall_s,
+                   n_trainable=self.config['n_trainable'])
+    if stop is not None and not isinstance(stop, NonFinite): print(f'stopped early: {stopped}')
+    with atomic_write(out / 'summary.json') as tmp:
+        tmp.write_text(json.dumps(summary, indent=1, allow_nan=False))  # strict JSON
+    if isinstance(stop, NonFinite):
+        ck = out / 'checkpoint.pt'
+        kept = (f"checkpoint.pt (step {_read_checkpoint(ck)['step']}) is from before it" if ck.exists()
+                else 'no checkpoint was written before it')
+        raise TrainingDiverged(f"{out}: {stopped} (no adapter saved; {kept}; lower the learning rate)")
+    return summary
 
 # %% ../nbs/05_train.ipynb #c7e1f0a1
 # what `train` writes into its folder; a folder holding a run's files without its config.json is not a run's
@@ -409,7 +468,7 @@ def _read_checkpoint(path) -> dict:
         with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
             return torch.load(path, weights_only=True)
     except Exception as e:
-        raise ValueError(f"{path} cannot be read ({type(e).__name__}: {e}): it is damaged; delete it "
+        raise InputError(f"{path} cannot be read ({type(e).__name__}: {e}): it is damaged; delete it "
                          "to resume from the start, or start the run again with overwrite=True") from None
 
 def _check_run_folder(out:Path, resume:bool, overwrite:bool) -> None:
@@ -418,17 +477,17 @@ def _check_run_folder(out:Path, resume:bool, overwrite:bool) -> None:
     summary = read_json(out / 'summary.json') if (out / 'summary.json').exists() else None
     ours = (out / 'config.json').exists() or (out / 'checkpoint.pt').exists()
     if not ours and (found := [n for n in RUN_FILES if (out / n).exists()]):
-        raise ValueError(f"{out} holds {', '.join(found)} but no training run's config.json: they belong to something "
+        raise InputError(f"{out} holds {', '.join(found)} but no training run's config.json: they belong to something "
                          "else (a study's FLOP ledger?) and a run would delete them; choose another out")
     what = summary and (f"a run that {summary['stopped']}" if summary['stopped'].startswith('diverged')
                         else f"a finished run ({summary['steps']} steps, {summary['stopped']})")
     if summary and not resume and not overwrite:
-        raise ValueError(f"{out} holds {what}; choose another out, or pass overwrite=True (--overwrite) to replace it")
+        raise InputError(f"{out} holds {what}; choose another out, or pass overwrite=True (--overwrite) to replace it")
     if summary and resume and not (out / 'checkpoint.pt').exists():
-        raise ValueError(f"cannot resume {out}: it holds {what} and no checkpoint to continue from; "
+        raise InputError(f"cannot resume {out}: it holds {what} and no checkpoint to continue from; "
                          "choose another out, or pass overwrite=True (--overwrite) to replace it")
     if not resume and not overwrite and ((out / 'checkpoint.pt').exists() or (out / 'metrics.jsonl').exists()):
-        raise ValueError(f"{out} holds an unfinished run: pass resume=True (--resume) to continue it, "
+        raise InputError(f"{out} holds an unfinished run: pass resume=True (--resume) to continue it, "
                          "or overwrite=True (--overwrite) to delete it and start again")
 
 
@@ -438,7 +497,7 @@ def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> 
     c, saved = make_config(**kw), None
     out = Path(c.out)
     ckpt_path, metrics_path, ledger_path = out / 'checkpoint.pt', out / 'metrics.jsonl', out / 'flops.jsonl'
-    if out.exists() and not out.is_dir(): raise ValueError(f"out {out} is a file; give a folder")
+    if out.exists() and not out.is_dir(): raise InputError(f"out {out} is a file; give a folder")
     with folder_lock(out, 'training run'):  # one writer per run folder
         _check_run_folder(out, resume, overwrite)
         # compared before anything is written: a refused resume changes nothing
@@ -448,12 +507,12 @@ def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> 
             saved = _read_checkpoint(ckpt_path)['config']
         if saved:
             if changes := config_changes(saved, c):
-                raise ValueError(f"cannot resume {out} with other options ({'; '.join(changes)}): "
+                raise InputError(f"cannot resume {out} with other options ({'; '.join(changes)}): "
                                  "resume with the options it was started with, or start a new run in another out")
         model, tok, info, codec, train_w, val_w, data_sha = _prepare(c)
         if saved and saved.get('data_sha256') not in (None, data_sha):
-            raise ValueError(f"cannot resume {out}: {c.data} has changed since the run started (its SHA-256 differs)")
-        if not train_w: raise ValueError(f"no training windows: is the data file {c.data} empty?")
+            raise InputError(f"cannot resume {out}: {c.data} has changed since the run started (its SHA-256 differs)")
+        if not train_w: raise InputError(f"no training windows: is the data file {c.data} empty?")
         device = next(model.parameters()).device
         torch.manual_seed(c.seed)
         n_trainable = apply_lora(model, c.rank, c.alpha, c.targets, c.dropout)
@@ -467,28 +526,28 @@ def train(resume:bool=False, progress:bool=True, overwrite:bool=False, **kw) -> 
         autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
         val_cost = _eval_flops(c, info['architecture'], val_w, None if ids is None else len(ids))
         if not (resume and ckpt_path.exists()) and val_cost > c.budget:  # refused before config.json is written
-            raise ValueError(f"budget {c.budget:.3g} FLOPs is too small for even one validation ({val_cost:.3g})")
+            raise InputError(f"budget {c.budget:.3g} FLOPs is too small for even one validation ({val_cost:.3g})")
         config = dict(asdict(c), targets=list(c.targets), n_trainable=n_trainable, model_info=info,
                       data_sha256=data_sha, codec=codec.to_dict(), n_train_windows=len(train_w),
                       n_val_windows=len(val_w), versions=library_versions())
         config = json.loads(json.dumps(config, default=str))  # plain JSON types: the checkpoint unpickles safely
         with atomic_write(out / 'config.json') as tmp: tmp.write_text(json.dumps(config, indent=1, default=str))
-        state = dict(step=0, flops=0.0, tokens=0, wall_s=0.0)
+        counters = dict(step=0, flops=0.0, tokens=0, wall_s=0.0)
         if resume and ckpt_path.exists():
             ck = _read_checkpoint(ckpt_path)
             set_lora_state(model, ck['lora']); opt.load_state_dict(ck['opt']); sched.load_state_dict(ck['sched'])
-            state = {k: ck[k] for k in state}
-            for p in (metrics_path, ledger_path): _truncate_jsonl(p, lambda r: r.get('step', 0) <= state['step'])
+            counters = {k: ck[k] for k in counters}
+            for p in (metrics_path, ledger_path): _truncate_jsonl(p, lambda r: r.get('step', 0) <= counters['step'])
             (out / 'summary.json').unlink(missing_ok=True)  # a budget-stopped run goes on: its summary is not the last
         else:  # a fresh start (overwrite=True, or nothing to resume):
             # nothing of an earlier run may be mistaken for this one's
             for p in (metrics_path, ledger_path, ckpt_path, out / 'summary.json'): p.unlink(missing_ok=True)
             for d in ('adapter', 'tensorboard'): shutil.rmtree(out / d, ignore_errors=True)
         ledger = FlopLedger(ledger_path, budget=c.budget)
-        log = tensorboard_writer(out, state['step']) if c.report_to == 'tensorboard' else None
+        log = tensorboard_writer(out, counters['step']) if c.report_to == 'tensorboard' else None
         try:
-            return _loop(c, _Run(model, tok, info, opt, sched, autocast, train_w, val_w, ledger, out, config, ids, log),
-                         state, progress)
+            return Trainer(c, model, tok, info, opt, sched, autocast, train_w, val_w, ledger, out, config, ids, log,
+                           **counters).fit(progress)
         finally:
             if log is not None: log.close()
 

@@ -14,7 +14,7 @@ def test_installed_package_runs_the_micro_study_from_another_folder(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert {p.name for p in (site / 'lvf' / 'experiments').glob('*.ipynb')} >= {'baseline.ipynb', 'finetune.ipynb', 'report.ipynb'}
     env = dict(os.environ, PYTHONPATH=str(site))   # the installed copy comes first; papermill's kernels inherit it
-    where = subprocess.run([sys.executable, '-c', 'import lvf.study as s; print(s.lvf.__file__); print(s.experiments_dir())'],
+    where = subprocess.run([sys.executable, '-c', 'import lvf.runs as s; print(s.lvf.__file__); print(s.experiments_dir())'],
                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120).stdout.split()
     assert where == [str(site / 'lvf' / '__init__.py'), str(site / 'lvf' / 'experiments')], where
     work = tmp_path / 'elsewhere'; work.mkdir()
