@@ -77,7 +77,7 @@ def probe_storage(study_dir:str, token:str, data:str, node_id:str) -> str|None:
 
 def check_storage(study_dir, data:str, timeout:float=120) -> list[dict]:
     """Check that every live Ray node can read and write `study_dir` and read `data`;
-    raise a `ValueError` naming those that cannot."""
+    raise an `InputError` naming those that cannot."""
     ray = import_ray()
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     d, token = Path(study_dir).resolve(), uuid.uuid4().hex
@@ -106,9 +106,9 @@ def check_storage(study_dir, data:str, timeout:float=120) -> list[dict]:
     return nodes
 
 # %% ../nbs/11_cluster.ipynb #093a5af4
-def run_task(name:str, notebook:str, params:dict, run_dir:str) -> dict:
+def run_task(name:str, notebook:str, params:dict, run_dir:str, stage:str|None=None) -> dict:
     "The Ray task: one run's papermill notebook, executed on a worker into its own folder."
-    return execute_run(name, notebook, params, run_dir, log=lambda *a: None, node=node_info())
+    return execute_run(name, notebook, params, run_dir, log=lambda *a: None, node=node_info(), stage=stage)
 
 class RayExecutor:
     "Runs a study's stages as Ray tasks on the cluster at `address`, each run with Ray `resources`."
@@ -128,18 +128,19 @@ class RayExecutor:
     def _lost(self, job:dict, e:Exception) -> dict:
         "The record of a run whose task died for good (its retries spent): the driver writes it."
         rec = dict(read_record(job['run_dir'])
-                   or dict(name=job['name'], notebook=job['notebook'], params=job['params']),
+                   or dict(name=job['name'], stage=job['stage'], notebook=job['notebook'], params=job['params']),
                    status='failed', **run_error(e))
         write_record(job['run_dir'], rec)
         return rec
 
-    def run_stage(self, study, runs:list[tuple]) -> list[dict|None]:
+    def run_stage(self, study, runs:list) -> list[dict|None]:
         "Records of `runs` (None: not started): admitted in plan order, dispatched together, settled as each ends."
         if self.ray is None: self.prepare(study)
         ray = self.ray
         admitted = study.admit(runs)   # together: each training run's budget is its share of what remains
         jobs = [job for job, _ in admitted if job]
-        refs = {self.task.remote(j['name'], j['notebook'], j['params'], str(j['run_dir'].resolve())): j for j in jobs}
+        refs = {self.task.remote(j['name'], j['notebook'], j['params'], str(j['run_dir'].resolve()), j['stage']): j
+                for j in jobs}
         done = {}
         try:
             while refs:

@@ -135,7 +135,7 @@ def simulate_mix(n:int=1000, steps:int=100, t_max:float=200.0, seed:int=0) -> tu
 
 # %% ../nbs/00_data.ipynb #24769c2a
 def validate(trajectories:np.ndarray, time:np.ndarray, source:str='data') -> None:
-    "Raise `ValueError` naming `source` and the problem if the arrays are not a valid Lotka–Volterra dataset."
+    "Raise `InputError` naming `source` and the problem if the arrays are not a valid Lotka–Volterra dataset."
     if trajectories.ndim != 3 or trajectories.shape[-1] != 2:
         raise InputError(f"{source}: 'trajectories' must have shape (n, steps, 2), got {trajectories.shape}")
     if time.ndim != 1 or len(time) != trajectories.shape[1]:

@@ -88,7 +88,7 @@ class Int8Linear(nn.Module):
 
 # %% ../nbs/06_decode.ipynb #443f72a8
 def check_decoder(model):
-    "Raise `ValueError` unless `model` is a Qwen2/Llama-style decoder that `DecodeStep` can run."
+    "Raise `InputError` unless `model` is a Qwen2/Llama-style decoder that `DecodeStep` can run."
     body = model.get_decoder() if hasattr(model, 'get_decoder') else None
     need = ('embed_tokens', 'rotary_emb', 'norm', 'layers')
     if body is None or not all(hasattr(body, a) for a in need) or not all(

@@ -484,7 +484,7 @@ class EvalConfig:
     figures:bool=True             # write the figures next to the metrics
 
     def __post_init__(self):
-        "Raise `ValueError` naming the first option out of range, before any data or model is read."
+        "Raise `InputError` naming the first option out of range, before any data or model is read."
         self.baselines = tuple(self.baselines)
         checks = [(self.split in ('train', 'val', 'test', 'all'),
                    f"split must be train, val, test or all, got {self.split!r}"),

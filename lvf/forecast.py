@@ -391,7 +391,7 @@ class ForecastConfig:
     quantile_levels:tuple=(0.1, 0.5, 0.9)   # quantiles over the sampled paths
 
     def __post_init__(self):
-        "Raise `ValueError` naming the first option out of range: a bad option stops before a model is loaded."
+        "Raise `InputError` naming the first option out of range: a bad option stops before a model is loaded."
         self.quantile_levels = tuple(float(q) for q in self.quantile_levels)
         decode_attention(self.decode_attention, 'cpu')  # raises for a choice it does not know
         checks = [check_head(self.head),
@@ -424,7 +424,7 @@ class ForecastConfig:
 
 def forecast_config(config:ForecastConfig|None=None, **options) -> ForecastConfig:
     """`config` (default: the defaults) with `options` replacing its fields; unknown names raise
-    `ValueError` naming them."""
+    `InputError` naming them."""
     return replace(config or ForecastConfig(), **split_options('forecasting', options, ForecastConfig)[0])
 
 def _check(codec, trajectories, context_steps):

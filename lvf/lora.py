@@ -201,7 +201,7 @@ def peft_config(settings:dict, base:str) -> dict:
                 init_lora_weights=True, inference_mode=True, layers_pattern=None, **_PEFT_FIXED)
 
 def lora_settings(pcfg:dict, where='adapter_config.json') -> dict:
-    "lvf's LoRA settings (rank, alpha, targets, dropout) from a peft config; `ValueError` for what lvf cannot apply."
+    "lvf's LoRA settings (rank, alpha, targets, dropout) from a peft config; `InputError` for what lvf cannot apply."
     if pcfg.get('peft_type') != 'LORA':
         raise InputError(f"{where}: peft_type {pcfg.get('peft_type')!r}; lvf applies LoRA adapters only")
     for k, ok in _PEFT_FIXED.items():

@@ -301,7 +301,7 @@ def embedded_gguf() -> Path:
 
 def gguf_model(name:str='embedded') -> tuple[Path, object, str]:
     """`(gguf_file, config, weights_sha256)` of base model `name` for llama.cpp: the embedded model's own GGUF, or a
-    .gguf file; any other name raises `ValueError`."""
+    .gguf file; any other name raises `InputError`."""
     if name == 'embedded': return embedded_gguf(), AutoConfig.from_pretrained(embedded_checkpoint()), EMBEDDED['sha256']
     p = Path(name).expanduser()
     if p.is_file() and p.suffix == '.gguf':

@@ -14,9 +14,9 @@ from .runs import load_runs
 from .study import run_rows
 
 # %% auto #0
-__all__ = ['POINT_COLS', 'BASELINE_LABELS', 'RUN_COLS', 'RUN_FMT', 'finished', 'same_trajectories', 'point_row', 'point_forecast',
-           'point_table', 'headline_row', 'headline_rows', 'paired_rows', 'chosen_setting', 'grid_rows',
-           'finetune_sentences', 'point_sentences', 'setting_sentences', 'recommendations', 'bullets',
+__all__ = ['POINT_COLS', 'BASELINE_LABELS', 'RUN_COLS', 'RUN_FMT', 'finished', 'same_trajectories', 'point_row', 'stage_runs',
+           'point_forecast', 'point_table', 'headline_row', 'headline_rows', 'paired_rows', 'chosen_setting',
+           'grid_rows', 'finetune_sentences', 'point_sentences', 'setting_sentences', 'recommendations', 'bullets',
            'report_markdown', 'build_report']
 
 # %% ../nbs/13_report.ipynb #523cdc90
@@ -35,20 +35,27 @@ def point_row(m:dict, **label) -> dict:
     return dict(**label, **{c: m.get(c) for c in POINT_COLS}, crps=m.get('crps', m['mae']), coverage=m.get('coverage'))
 
 # %% ../nbs/13_report.ipynb #b9b7c6f3
+def stage_runs(plan:dict, stage:str) -> list[str]:
+    "The names of the runs the study's plan (`plan.json`, `12_study`) put in `stage`."
+    return ((plan.get('stages') or {}).get(stage) or {}).get('runs', [])
+
 def point_forecast(runs:dict, # every run record of the study, by name (`load_runs`)
+                   plan:dict, # the study's plan.json: which run belongs to which stage
                    data=None): # the study's data file: baselines a run lacks are scored on it (None: left out)
     """The runs the headline compares and the point forecaster it uses: `base`, `final` (and `final_name`), `choice`
     (greedy against the median on validation), `sampled` and `sampled_base` (k paths per test trajectory),
     `point` (the choice), `k`, `use_median`, `forecaster`, the untrained and fine-tuned metrics `un_m` and `ft_m`,
     the headline's `baselines`, the point-forecast table's `point_rows` and `median_vs_greedy` (paired, on test)."""
     base = runs.get('baseline', {}).get('result')
-    final_name = next((k for k, r in runs.items() if k.startswith('final_') and r['status'] == 'finished'), None)
+    final_name = next((k for k in stage_runs(plan, 'final') if finished(runs, k)), None)
     final = runs[final_name]['result'] if final_name else None
     if data is not None:  # runs from before a baseline existed get it, scored on their own test trajectories
         base, final = (r and dict(r, metrics=complete_baselines(r['metrics'], data)) for r in (base, final))
-    choice = finished(runs, 'point_' + final_name) if final_name else None     # greedy against the median, on val
-    sampled = finished(runs, 'sampled_' + final_name) if final_name else None  # k paths per test trajectory: ft…
-    sampled_base = finished(runs, 'sampled_baseline')                          # …and untrained
+    choice = next((finished(runs, k) for k in stage_runs(plan, 'point')), None) if final_name else None  # on val
+    # k paths per test trajectory: the fine-tuned model's (with the final run's adapter) and the untrained model's
+    paths = {bool(runs[k]['params'].get('adapter')): finished(runs, k)
+             for k in stage_runs(plan, 'sampled') if k in runs}
+    sampled, sampled_base = (paths.get(True) if final_name else None), paths.get(False)
     point = choice['point'] if choice else 'greedy'
     k = sampled['metrics']['samples'] if sampled else None
     # the forecasts the headline compares: the chosen point forecast, where its test runs cover the same trajectories
@@ -117,24 +124,23 @@ def paired_rows(un_m:dict|None, ft_m:dict|None, baselines:dict) -> list[dict]:
             for k, v in others.items()]
 
 # %% ../nbs/13_report.ipynb #60b769b3
-def _setting(r:dict) -> tuple: return r['lr'], r['rank'], r['context_length'], r['decimals']
-
-def chosen_setting(rows:list[dict]) -> dict:
-    """From `run_rows`: the final run's row (`fin_row`), the validation row of the same setting (`best_p`, None if
-    no run compared settings) and the runs at that setting by context length (`ctx`)."""
-    finetuned = [r for r in rows if r['lr'] is not None]
-    fin_row = next((r for r in finetuned if r['run'].startswith('final_')), None)
-    best_p = next((r for r in finetuned if r['split'] == 'val' and fin_row and _setting(r) == _setting(fin_row)),
+def chosen_setting(rows:list[dict], plan:dict) -> dict:
+    """From `run_rows` and the plan: the final run's row (`fin_row`), the validation row of the run the study chose
+    (`best_p`, None if no run compared settings) and the context stage's candidates by context length (`ctx`)."""
+    row = lambda name, split=None: next((r for r in rows if r['run'] == name and split in (None, r['split'])), None)
+    fin_row = next((r for k in stage_runs(plan, 'final') if (r := row(k))), None)
+    stages = plan.get('stages') or {}
+    chosen = next((stages[s]['chosen'] for s in ('context', 'decimals', 'grid') if (stages.get(s) or {}).get('chosen')),
                   None)
-    ctx = sorted([r for r in finetuned if not r['run'].startswith('final_') and best_p and r['lr'] == best_p['lr']
-                  and r['rank'] == best_p['rank'] and r['decimals'] == best_p['decimals']],
-                 key=lambda r: r['context_length'])
+    best_p = row(chosen, 'val') if chosen and fin_row else None
+    names = (stages.get('context') or {}).get('candidates') or ([chosen] if best_p else [])
+    ctx = sorted((r for k in names if (r := row(k, 'val'))), key=lambda r: r['context_length'])
     return dict(fin_row=fin_row, best_p=best_p, ctx=ctx)
 
-def grid_rows(rows:list[dict], params:dict) -> list[dict]:
-    "The grid's fine-tuning rows (learning rate × rank) at the grid's context length and first decimals."
-    return [r for r in rows if r['lr'] is not None and r['run'].startswith('grid_')
-            and r['context_length'] == params['grid_context'] and r['decimals'] == params['decimals'][0]]
+def grid_rows(rows:list[dict], plan:dict) -> list[dict]:
+    "The grid's fine-tuning rows (learning rate × rank, on validation), as the plan ran them."
+    names = set(stage_runs(plan, 'grid'))
+    return [r for r in rows if r['run'] in names and r['split'] == 'val']
 
 # %% ../nbs/13_report.ipynb #2df64de8
 BASELINE_LABELS = dict(persistence='Persistence (repeat the last value)',
@@ -267,20 +273,21 @@ def report_markdown(tables:dict, rec:list[str]) -> str:
             + f"## All runs\n\n{tables['runs']}\n\n## Recommendations\n\n" + bullets(rec) + '\n')
 
 def build_report(study_dir) -> dict:
-    """Everything the report of the study in `study_dir` shows: `study`, `runs`, `rows`, a one-line `summary`, the
-    point forecast `pf`, `headline`, `paired`, the chosen `setting`, the FLOP `ledger`, `recommendations`,
-    `tables` (markdown), the `markdown` of report.md and the `result` for result.json."""
+    """Everything the report of the study in `study_dir` shows: `study`, its `plan`, `runs`, `rows`, a one-line
+    `summary`, the point forecast `pf`, `headline`, `paired`, the chosen `setting`, the FLOP `ledger`,
+    `recommendations`, `tables` (markdown), the `markdown` of report.md and the `result` for result.json."""
     study_dir = Path(study_dir)
     study = json.loads((study_dir / 'study.json').read_text())
     runs = load_runs(study_dir)
     rows = run_rows(runs)
+    plan = json.loads((study_dir / 'plan.json').read_text()) if (study_dir / 'plan.json').exists() else {}
     summary = (f"Study `{study_dir.name}` (preset `{study['preset']}`, model `{study['params']['model']}`): "
                f"{len(rows)} finished runs; "
                + ', '.join(f"{k}: {v['status']}" for k, v in runs.items() if v['status'] != 'finished'))
-    pf = point_forecast(runs, study['data'])
+    pf = point_forecast(runs, plan, study['data'])
     headline = headline_rows(pf['un_m'], pf['ft_m'], pf['baselines'], pf['forecaster'])
     paired = paired_rows(pf['un_m'], pf['ft_m'], ((pf['final'] or {}).get('metrics') or {}).get('baselines') or {})
-    setting = chosen_setting(rows)
+    setting = chosen_setting(rows, plan)
     ledger = FlopLedger(study_dir / 'flops.jsonl', budget=study['params']['budget'])
     rec = recommendations(pf, paired, setting, ledger.spent, ledger.budget, study['preset'])
     tables = dict(runs=md_table(rows, RUN_COLS, RUN_FMT), point=point_table(pf),
@@ -296,6 +303,6 @@ def build_report(study_dir) -> dict:
                   sampled={k: sampled['metrics'].get(k) for k in ('n', 'samples', 'mae', 'crps', 'coverage')}
                           if sampled else None,
                   flops=0.0, spent=ledger.spent, budget=ledger.budget)
-    return dict(study=study, runs=runs, rows=rows, summary=summary, pf=pf, headline=headline, paired=paired,
+    return dict(study=study, plan=plan, runs=runs, rows=rows, summary=summary, pf=pf, headline=headline, paired=paired,
                 setting=setting, ledger=ledger, recommendations=rec, tables=tables,
                 markdown=report_markdown(tables, rec), result=result)

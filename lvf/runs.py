@@ -5,6 +5,7 @@
 # %% ../nbs/10_runs.ipynb #e401345f
 from __future__ import annotations
 import json, os, re, socket, time, traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lvf
@@ -12,8 +13,19 @@ from .core import atomic_write, read_json
 from .model import library_versions
 
 # %% auto #0
-__all__ = ['FATAL_ERRORS', 'KERNEL_ARGS', 'read_record', 'write_record', 'run_damage', 'experiments_dir', 'StudyStopped',
-           'run_error', 'error_line', 'local_node', 'execute_run', 'LocalExecutor', 'load_runs']
+__all__ = ['FATAL_ERRORS', 'KERNEL_ARGS', 'RunSpec', 'read_record', 'write_record', 'run_damage', 'experiments_dir',
+           'StudyStopped', 'run_error', 'error_line', 'local_node', 'execute_run', 'LocalExecutor', 'load_runs']
+
+# %% ../nbs/10_runs.ipynb #7679215f
+@dataclass(frozen=True)
+class RunSpec:
+    "One run of a plan: everything needed to execute it, estimate it and read it back."
+    name: str                         # the run's folder in the study
+    stage: str                        # the plan's stage: 'baseline', 'grid', 'decimals', 'context', 'final', …
+    kind: str                         # how its FLOPs are estimated: 'baseline', 'finetune', 'eval' or 'report'
+    notebook: str                     # the experiment notebook papermill runs
+    params: dict = field(default_factory=dict)  # the notebook's parameters
+    estimate: float|None = None       # FLOPs it may spend (an upper bound); None: estimated when admitted
 
 # %% ../nbs/10_runs.ipynb #3c41c5d8
 def read_record(run_dir) -> dict|None:
@@ -83,12 +95,14 @@ def local_node() -> dict:
 # study's progress); what the notebook's code prints still goes into the notebook
 KERNEL_ARGS = ['--IPKernelApp.log_level=ERROR']
 
-def execute_run(name:str, notebook:str, params:dict, run_dir, log=print, node:dict|None=None) -> dict:
+def execute_run(name:str, notebook:str, params:dict, run_dir, log=print, node:dict|None=None,
+                stage:str|None=None) -> dict:
     "Run experiment `notebook` with `params` into `run_dir` via papermill and return its finished record."
     import papermill as pm
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     old = read_record(run_dir) or {}
-    rec = dict(name=name, notebook=notebook, params=params, status='running', attempts=old.get('attempts', 0) + 1,
+    rec = dict(name=name, stage=stage, notebook=notebook, params=params, status='running',
+               attempts=old.get('attempts', 0) + 1,
                started=time.strftime('%Y-%m-%dT%H:%M:%S'), node=node or local_node(), versions=_versions())
     write_record(run_dir, rec)
     t0 = time.time()
@@ -114,13 +128,14 @@ class LocalExecutor:
     "Runs a study's stages in this process, one run after another."
     def prepare(self, study) -> None: pass
 
-    def run_stage(self, study, runs:list[tuple]) -> list[dict|None]:
-        "Records of `runs` [(name, notebook, params, kind)] (None: a run that did not start)."
+    def run_stage(self, study, runs:list[RunSpec]) -> list[dict|None]:
+        "Records of `runs` (None: a run that did not start)."
         out = []
         for run in runs:
             ((job, rec),) = study.admit([run])
             if job is None: out.append(rec if rec['status'] == 'finished' else None); continue
-            try: rec = execute_run(job['name'], job['notebook'], job['params'], job['run_dir'], study.log)
+            try: rec = execute_run(job['name'], job['notebook'], job['params'], job['run_dir'], study.log,
+                                   stage=job['stage'])
             except BaseException: study.release(job); raise   # Ctrl-C: the next start resumes this run
             out.append(study.settle(job, rec))
         return out

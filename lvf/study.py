@@ -14,15 +14,16 @@ from .core import InputError, atomic_write, cli_errors, file_sha256, folder_lock
 from .flops import BUDGET, FlopLedger, flops_forward, flops_generate, flops_train_step, load_arch
 from .model import load_model
 from .bench import benchmarks_dir, machine, machine_name
-from .runs import (FATAL_ERRORS, LocalExecutor, StudyStopped, error_line, read_record, run_damage, run_error,
+from .runs import (FATAL_ERRORS, LocalExecutor, RunSpec, StudyStopped, error_line, read_record, run_damage, run_error,
                       write_record)
 from .cluster import RayExecutor, parse_resources
 from .tokenizer import HEAD_SIZE, step_tokens
 from .train import TrainConfig, make_config, per_run
 
 # %% auto #0
-__all__ = ['PRESETS', 'STUDY_RESUMABLE', 'estimate_flops', 'finetune_params', 'best', 'has_choice', 'baseline_splits',
-           'check_study', 'Study', 'study_changes', 'lvf_study', 'lvf_study_cli', 'run_rows']
+__all__ = ['PRESETS', 'STAGES', 'CHOOSING', 'STUDY_RESUMABLE', 'estimate_flops', 'finetune_params', 'best', 'has_choice',
+           'baseline_splits', 'study_plan', 'check_study', 'Study', 'study_changes', 'lvf_study', 'lvf_study_cli',
+           'run_rows']
 
 # %% ../nbs/12_study.ipynb #714ebed7
 PRESETS = {
@@ -100,6 +101,65 @@ def baseline_splits(p:dict) -> list[str]:
     "The splits the untrained model is scored on: validation only where fine-tuning runs are compared there."
     return ['val', 'test'] if has_choice(p) else ['test']
 
+# %% ../nbs/12_study.ipynb #e4e599f1
+STAGES = ('baseline', 'grid', 'decimals', 'context', 'final', 'point', 'sampled', 'report')
+CHOOSING = ('grid', 'decimals', 'context')   # the stages that choose a setting on validation
+
+def _winners(p:dict, data:str, chosen:dict) -> dict:
+    """The setting each choosing stage leaves (`chosen`'s where it is made, else the costliest it could be), and the
+    final run's setting."""
+    g, d0 = p['grid_context'], p['decimals'][0]
+    if not has_choice(p):  # one setting: nothing to choose on validation
+        one = finetune_params(p, data, p['lrs'][0], p['ranks'][0], g, d0, p['steps'], 'val')
+        return dict(grid=one, decimals=one, context=one, final=one)
+    grid = chosen.get('grid') or finetune_params(p, data, p['lrs'][0], max(p['ranks']), g, d0, p['steps'], 'val')
+    dec = chosen.get('decimals') or (grid if len(p['decimals']) == 1 else dict(grid, decimals=max(p['decimals'])))
+    longest = max([*p['context_lengths'], dec['context_length']])
+    ctx = chosen.get('context') or (dec if longest == dec['context_length']
+                                    else dict(dec, context_length=longest, stride=longest // 2))
+    return dict(grid=grid, decimals=dec, context=ctx, final=ctx)
+
+def study_plan(p:dict, data:str, arch:dict, study_dir, chosen:dict|None=None) -> list[RunSpec]:
+    """The study's runs in order, as `RunSpec`s with their estimated FLOPs, given the settings `chosen` so far
+    ({stage: the winning run's parameters} for the stages in `CHOOSING`)."""
+    w, runs = _winners(p, data, chosen or {}), []
+    def add(name, stage, kind, notebook, params, rank=0):
+        cost = 0.0 if kind == 'report' else estimate_flops(kind, {**p, 'rank': rank, **params}, arch)
+        runs.append(RunSpec(name, stage, kind, notebook, params, cost))
+    add('baseline', 'baseline', 'baseline', 'baseline.ipynb',
+        dict(model=p['model'], data=data, n_eval=p['n_eval'], context_steps=p['context_steps'], horizon=p['horizon'],
+             decimals=p['decimals'][0], eval_batch_size=p['eval_batch_size'], splits=baseline_splits(p)))
+    if has_choice(p):
+        # learning rate × rank: on validation NLL (held-out windows, no generation needed to compare them)
+        for lr, r in itertools.product(p['lrs'], p['ranks']):
+            fp = finetune_params(p, data, lr, r, p['grid_context'], p['decimals'][0], p['steps'], 'val')
+            add('grid_' + _run_name(fp), 'grid', 'finetune', 'finetune.ipynb', fp)
+        # decimals, then context: on validation MAE, since token NLLs are not comparable across them (more digits
+        # mean more tokens, each easier to predict; a longer window lowers the NLL per token by itself)
+        for d in p['decimals'][1:]:
+            fp = dict(w['grid'], decimals=d)
+            add('grid_' + _run_name(fp), 'decimals', 'finetune', 'finetune.ipynb', fp)
+        for c in p['context_lengths']:
+            fp = dict(w['decimals'], context_length=c, stride=c // 2)
+            if c != w['decimals']['context_length']:
+                add('ctx_' + _run_name(fp), 'context', 'finetune', 'finetune.ipynb', fp)
+    final = 'final_' + _run_name(w['final'])
+    add(final, 'final', 'finetune', 'finetune.ipynb', dict(w['final'], steps=p['final_steps'], eval_split='test'))
+    if p['final_samples'] > 1:
+        adapter = str((Path(study_dir) / final / 'adapter').resolve())
+        sp = dict(model=p['model'], data=data, context_steps=p['context_steps'], horizon=p['horizon'],
+                  decimals=w['final']['decimals'], eval_batch_size=p['eval_batch_size'], samples=p['final_samples'])
+        r = w['final']['rank']
+        # greedy against the median of k paths, on validation trajectories (the test split stays unseen)
+        add('point_' + final, 'point', 'eval', 'sampled.ipynb',
+            dict(sp, adapter=adapter, split='val', n_eval=p['point_n'], greedy=True), r)
+        # k paths per test trajectory, both models: the median's error, CRPS and interval coverage
+        test = dict(sp, split='test', n_eval=p['n_eval'])
+        add('sampled_' + final, 'sampled', 'eval', 'sampled.ipynb', dict(test, adapter=adapter), r)
+        add('sampled_baseline', 'sampled', 'eval', 'sampled.ipynb', dict(test, adapter=None))
+    add('report', 'report', 'report', 'report.ipynb', dict(study_dir=str(Path(study_dir).resolve()), note=''))
+    return runs
+
 # %% ../nbs/12_study.ipynb #8a0b0021
 _COUNTS = ('n_eval', 'context_steps', 'horizon', 'grid_context', 'steps', 'final_steps', 'batch_size',
            'eval_batch_size', 'eval_windows', 'point_n')
@@ -142,7 +202,7 @@ def _check_data(p:dict, trajectories, data:str) -> None:
                              f"the study needs {k} (lower n_eval or point_n, or use a larger file)")
 
 def check_study(p:dict, trajectories=None, data:str='data') -> None:
-    """Raise `ValueError` naming the first study option out of range, a training setting that would be refused,
+    """Raise `InputError` naming the first study option out of range, a training setting that would be refused,
     or what the data lacks."""
     _check_options(p); _check_settings(p, data)
     if trajectories is not None: _check_data(p, trajectories, data)
@@ -170,8 +230,9 @@ class Study:
 
 # %% ../nbs/12_study.ipynb #915c435f
 @patch
-def _admit_one(self:Study, name:str, notebook:str, params:dict, kind:str) -> tuple[dict|None, dict|None]:
+def _admit_one(self:Study, spec:RunSpec) -> tuple[dict|None, dict|None]:
     "(job, None) for a run to start, with the FLOPs it reserves; (None, record) for a finished or a skipped run."
+    name, notebook, params, kind = spec.name, spec.notebook, spec.params, spec.kind
     run_dir = self.dir / name
     rec = read_record(run_dir)
     if rec and rec['status'] == 'finished':
@@ -183,27 +244,28 @@ def _admit_one(self:Study, name:str, notebook:str, params:dict, kind:str) -> tup
         run_dir.rename(aside); write_record(aside, dict(rec, name=aside.name, status='damaged', damage=damage))
         self.log(f"{name}: finished before, but {damage}: its folder is now {aside.name}; running it again")
         rec = None
-    cost = estimate_flops(kind, {**self.p, **params}, self.arch) if kind != 'report' else 0.0
+    cost = spec.estimate if spec.estimate is not None else (
+        estimate_flops(kind, {**self.p, **params}, self.arch) if kind != 'report' else 0.0)
     free = self.ledger.remaining - sum(self.reserved.values())   # what neither finished nor dispatched runs hold
     if cost > free:
         held = f' ({sum(self.reserved.values()):.3g} more are reserved by runs in progress)' if self.reserved else ''
         self.log(f"{name}: not started: it needs ~{cost:.3g} FLOPs and {free:.3g} of the budget remain{held}")
-        self.records[name] = dict(name=name, notebook=notebook, params=params, status='skipped', reason='budget',
-                                  estimate=cost)
+        self.records[name] = dict(name=name, stage=spec.stage, notebook=notebook, params=params, status='skipped',
+                                  reason='budget', estimate=cost)
         write_record(run_dir, self.records[name])
         return None, self.records[name]
     reserve = estimate_flops('eval', {**self.p, **params}, self.arch) if kind == 'finetune' else 0.0
     if kind == 'finetune': params = dict(params, resume=bool(rec))
     self.reserved[name] = cost
-    return dict(name=name, notebook=notebook, params=params, kind=kind, run_dir=run_dir, estimate=cost,
-                eval_reserve=reserve), None
+    return dict(name=name, stage=spec.stage, notebook=notebook, params=params, kind=kind, run_dir=run_dir,
+                estimate=cost, eval_reserve=reserve), None
 
 @patch
-def admit(self:Study, runs:list[tuple]) -> list[tuple[dict|None, dict|None]]:
-    """Admit `runs` [(name, notebook, params, kind)] that may run at once: for each, (job, None) to execute, or
+def admit(self:Study, runs:list[RunSpec]) -> list[tuple[dict|None, dict|None]]:
+    """Admit `runs` that may run at once: for each, (job, None) to execute, or
     (None, record) for a finished or a skipped run. A training job may spend its own reservation and an equal share
     of what no admitted run holds, less what its forecasts will cost (one run: all that remains, less that)."""
-    admitted = [self._admit_one(*r) for r in runs]
+    admitted = [self._admit_one(r) for r in runs]
     jobs = [job for job, _ in admitted if job]
     slack = self.ledger.remaining - sum(self.reserved.values())
     for j in jobs:
@@ -239,13 +301,13 @@ def release(self:Study, job:dict) -> None:
     self.reserved.pop(job['name'], None)
 
 @patch
-def run(self:Study, name:str, notebook:str, params:dict, kind:str) -> dict|None:
+def run(self:Study, spec:RunSpec) -> dict|None:
     "One run's record (None: not started), executed by the study's executor."
-    return self.run_stage([(name, notebook, params, kind)])[0]
+    return self.run_stage([spec])[0]
 
 @patch
-def run_stage(self:Study, runs:list[tuple]) -> list[dict|None]:
-    """Records of `runs` [(name, notebook, params, kind)], which do not depend on each other (None: not started):
+def run_stage(self:Study, runs:list[RunSpec]) -> list[dict|None]:
+    """Records of `runs`, which do not depend on each other (None: not started):
     here one by one, or together on a cluster, as the study's executor does it."""
     return self.executor.run_stage(self, runs)
 
@@ -276,27 +338,20 @@ def _step_seconds(context_length:int) -> float|None:
 
 @patch
 def estimate(self:Study) -> list[dict]:
-    "The plan's stages: runs, steps, context, estimated FLOPs (upper bound) and, where measured here, training hours."
-    p, r_max, c_max = self.p, max(self.p['ranks']), max(self.p['context_lengths'] + [self.p['grid_context']])
-    choose = int(has_choice(p))
-    stages = [('baseline', 1, 0, 0, 0),
-              ('grid', choose * len(p['lrs']) * len(p['ranks']), p['steps'], p['grid_context'], r_max),
-              ('decimals', choose * (len(p['decimals']) - 1), p['steps'], p['grid_context'], r_max),
-              *[('context', choose, p['steps'], c, r_max) for c in p['context_lengths'] if c != p['grid_context']],
-              ('final', 1, p['final_steps'], c_max, r_max), ('point', int(p['final_samples'] > 1), 0, 0, r_max),
-              ('sampled', 2 * int(p['final_samples'] > 1), 0, 0, r_max)]
-    rows = []
-    for stage, n, steps, ctx, r in stages:
-        if not n: continue
-        q = {**p, 'decimals': max(p['decimals']), 'rank': r, 'context_length': ctx, 'steps': steps,
-             'splits': baseline_splits(p)}
-        if stage == 'point': q.update(n_eval=p['point_n'], samples=p['final_samples'], greedy=True)
-        if stage == 'sampled': q.update(samples=p['final_samples'])
-        kind = dict(baseline='baseline', point='eval', sampled='eval').get(stage, 'finetune')
-        each = estimate_flops(kind, q, self.arch)
-        sec = _step_seconds(ctx) if steps else None
-        rows.append(dict(stage=stage, runs=n, steps=steps or None, context=ctx or None, flops=n * each,
-                         train_hours=None if sec is None else n * steps * sec / 3600))
+    """The plan's stages, from the plan made before any run (each choice its costliest): runs, steps, context,
+    estimated FLOPs (upper bounds) and, where the step benchmark ran on this machine, training hours."""
+    rows = {}
+    for r in study_plan(self.p, self.data, self.arch, self.dir):
+        if r.stage == 'report': continue
+        steps, ctx = (r.params['steps'], r.params['context_length']) if r.kind == 'finetune' else (None, None)
+        row = rows.setdefault((r.stage, ctx), dict(stage=r.stage, runs=0, steps=steps, context=ctx, flops=0.0,
+                                                   train_hours=0.0))
+        row['runs'] += 1; row['flops'] += r.estimate
+        if steps:   # hours where this machine's step benchmark (of the embedded model) says how long a step takes
+            sec = _step_seconds(ctx) if self.p['model'] == 'embedded' else None
+            known = sec is not None and row['train_hours'] is not None
+            row['train_hours'] = row['train_hours'] + steps * sec / 3600 if known else None
+    rows = [dict(r, train_hours=r['train_hours'] if r['steps'] else None) for r in rows.values()]
     rows.append(dict(stage='total', runs=sum(r['runs'] for r in rows), flops=sum(r['flops'] for r in rows),
                      train_hours=None if any(r['train_hours'] is None for r in rows if r['steps'])
                                  else sum(r['train_hours'] or 0 for r in rows)))
@@ -339,53 +394,41 @@ def plan(self:Study) -> dict:
 
 @patch
 def _steps(self:Study) -> dict:
-    p, data = self.p, self.data
+    """Run the plan stage by stage: each choosing stage picks the best of its runs and the winner before it (the grid
+    by validation NLL, decimals and context by validation MAE); `plan.json` records each stage's runs and choice."""
     self.check()
-    base = dict(model=p['model'], data=data, n_eval=p['n_eval'], context_steps=p['context_steps'], horizon=p['horizon'],
-                decimals=p['decimals'][0], eval_batch_size=p['eval_batch_size'], splits=baseline_splits(p))
-    self.run('baseline', 'baseline.ipynb', base, 'baseline')
-    grid = [finetune_params(p, data, lr, r, p['grid_context'], p['decimals'][0], p['steps'], 'val')
-            for lr, r in itertools.product(p['lrs'], p['ranks'])]
-    if not has_choice(p): return self.final(grid[0])  # one setting: nothing to choose on validation
-    # learning rate × rank: on validation NLL (held-out windows, no generation needed to compare them)
-    b = best(self.run_stage([('grid_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune') for fp in grid]), 'val_loss')
-    if b is None: return self._report('no grid run finished')
-    # decimals, then context: on validation MAE, since token NLLs are not comparable across them (more digits mean
-    # more tokens, each easier to predict; a longer window lowers the NLL per token by itself)
-    cands = [b] + self.run_stage([('grid_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune')
-                                  for fp in [dict(b['params'], decimals=d) for d in p['decimals'][1:]]])
-    b = best(cands, 'mae')
-    ctxs = [dict(b['params'], context_length=c, stride=c // 2) for c in p['context_lengths']]
-    b = best([b] + self.run_stage([('ctx_' + _run_name(fp), 'finetune.ipynb', fp, 'finetune')
-                                   for fp in ctxs if _run_name(fp) != _run_name(b['params'])]), 'mae')
-    return self.final(b['params'])
+    chosen, winner, final, stages = {}, None, None, {}
+    for stage in STAGES[:-1]:
+        runs = [r for r in study_plan(self.p, self.data, self.arch, self.dir, chosen) if r.stage == stage]
+        if not runs: continue
+        if stage in ('point', 'sampled') and not (final and final['status'] == 'finished'): break
+        recs = self.run_stage(runs)
+        stages[stage] = dict(runs=[r.name for r in runs])
+        if stage in CHOOSING:
+            candidates = ([winner] if winner else []) + recs
+            winner = best(candidates, 'val_loss' if stage == 'grid' else 'mae')
+            if winner is None: return self._report('no grid run finished')
+            chosen[stage] = winner['params']
+            stages[stage].update(candidates=[r['name'] for r in candidates if r], chosen=winner['name'])
+        if stage == 'final': final = recs[0]
+        self._write_plan(stages, chosen)
+    return self._report()
 
 @patch
-def final(self:Study, params:dict) -> dict:
-    """The final run (setting `params`, `final_steps` steps, scored on test); with `final_samples` = k > 1, the point
-    forecast chosen on validation (the greedy path or the median of k sampled paths) and k paths per test trajectory
-    for the fine-tuned and the untrained model; then the report."""
-    p, name = self.p, 'final_' + _run_name(params)
-    rec = self.run(name, 'finetune.ipynb', dict(params, steps=p['final_steps'], eval_split='test'), 'finetune')
-    if rec and rec['status'] == 'finished' and p['final_samples'] > 1:
-        adapter = str((self.dir / name / 'adapter').resolve())
-        sp = dict(model=params['model'], data=self.data, context_steps=p['context_steps'], horizon=p['horizon'],
-                  decimals=params['decimals'], eval_batch_size=p['eval_batch_size'], samples=p['final_samples'])
-        # greedy against the median of k paths, on validation trajectories (the test split stays unseen)
-        self.run('point_' + name, 'sampled.ipynb', dict(sp, adapter=adapter, split='val', n_eval=p['point_n'],
-                                                        greedy=True), 'eval')
-        # k paths per test trajectory, both models: the median's error, CRPS and interval coverage
-        test = dict(sp, split='test', n_eval=p['n_eval'])
-        self.run_stage([('sampled_' + name, 'sampled.ipynb', dict(test, adapter=adapter), 'eval'),
-                        ('sampled_baseline', 'sampled.ipynb', dict(test, adapter=None), 'eval')])
-    return self._report()
+def _write_plan(self:Study, stages:dict, chosen:dict) -> None:
+    """`plan.json`: each stage's runs and, for the choosing stages, the candidates and the run chosen; the final
+    setting. The report reads the study from it (nothing is inferred from run names)."""
+    setting = _winners(self.p, self.data, chosen)['final']
+    with atomic_write(self.dir / 'plan.json') as tmp:
+        tmp.write_text(json.dumps(dict(stages=stages, setting=setting), indent=1, default=str))
 
 @patch
 def _report(self:Study, note:str='') -> dict:
     # the one run that is redone: it reads every finished run, and more may have finished
     old = read_record(self.dir / 'report')
     if old and old['status'] == 'finished': write_record(self.dir / 'report', dict(old, status='stale'))
-    rec = self.run('report', 'report.ipynb', dict(study_dir=str(self.dir.resolve()), note=note), 'report')
+    spec = next(r for r in study_plan(self.p, self.data, self.arch, self.dir) if r.stage == 'report')
+    rec = self.run(RunSpec(spec.name, spec.stage, spec.kind, spec.notebook, dict(spec.params, note=note), 0.0))
     self.log(self.ledger.table())
     return dict(study=str(self.dir), records={k: v['status'] for k, v in self.records.items()}, flops=self.ledger.spent,
                 report=rec and rec.get('result'))

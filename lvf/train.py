@@ -71,7 +71,7 @@ class TrainConfig:
     out:str='runs/finetune'                  # output folder
 
     def __post_init__(self):
-        "Raise `ValueError` naming the first option out of range, before any work starts."
+        "Raise `InputError` naming the first option out of range, before any work starts."
         c = self
         c.targets = tuple(c.targets.replace(',', ' ').split()) if isinstance(c.targets, str) else tuple(c.targets)
         checks = [
@@ -124,7 +124,7 @@ class TrainConfig:
 
 # %% ../nbs/05_train.ipynb #5c7020ff
 def make_config(**kw) -> TrainConfig:
-    "A `TrainConfig` from keyword options: an unknown name raises `ValueError`, and so does a value out of range."
+    "A `TrainConfig` from keyword options: an unknown name raises `InputError`, and so does a value out of range."
     return TrainConfig(**split_options('training', kw, TrainConfig)[0])
 
 # %% ../nbs/05_train.ipynb #e4627b99
@@ -472,7 +472,7 @@ def _read_checkpoint(path) -> dict:
                          "to resume from the start, or start the run again with overwrite=True") from None
 
 def _check_run_folder(out:Path, resume:bool, overwrite:bool) -> None:
-    """Refuse (`ValueError`) to start in `out` where that would destroy something: a finished or unfinished run
+    """Refuse (`InputError`) to start in `out` where that would destroy something: a finished or unfinished run
     (unless `overwrite`), files no training run wrote (ever), a finished run `resume` cannot continue."""
     summary = read_json(out / 'summary.json') if (out / 'summary.json').exists() else None
     ours = (out / 'config.json').exists() or (out / 'checkpoint.pt').exists()
