@@ -407,7 +407,7 @@ def _steps(self:Study) -> dict:
         if stage in CHOOSING:
             candidates = ([winner] if winner else []) + recs
             winner = best(candidates, 'val_loss' if stage == 'grid' else 'mae')
-            if winner is None: return self._report('no grid run finished')
+            if winner is None: self._write_plan(stages, chosen); return self._report('no grid run finished')
             chosen[stage] = winner['params']
             stages[stage].update(candidates=[r['name'] for r in candidates if r], chosen=winner['name'])
         if stage == 'final': final = recs[0]
